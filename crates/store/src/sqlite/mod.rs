@@ -1,0 +1,291 @@
+//! The embedded default store: one SQLite database file in WAL mode.
+//!
+//! - **Durability.** `synchronous = FULL`: every commit syncs the WAL to disk
+//!   before the writer answers, so an acknowledged append survives `kill -9`
+//!   and power loss (as far as the disk honours fsync).
+//! - **Group commit.** All appends go through one writer thread
+//!   ([`writer`]) that commits whatever is waiting in one transaction.
+//! - **Order without holes.** The single writer assigns positions in commit
+//!   order, so `$all` readers can never miss a late commit.
+//! - **One process.** A lock file beside the database keeps a second process
+//!   from writing the same store. Other programs may still read the file
+//!   (the `sqlite3` shell, for audits).
+//! - **Versioned schema.** See [`schema`].
+
+mod rows;
+pub mod schema;
+mod writer;
+
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    thread::JoinHandle,
+};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, params_from_iter, types::Value};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::{
+    AllFilter, AppendResult, Direction, Error, EventStore, ExpectedRevision, Limits, NewEvent,
+    Position, ReadFrom, RecordedEvent, Result, StreamName,
+    append::AppendRequest,
+    subscription::{self, Subscription},
+};
+
+/// How long a reader waits for a lock (only checkpoints take one briefly).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Idle read connections kept for reuse.
+const MAX_IDLE_READERS: usize = 8;
+/// Appends waiting for the writer before callers wait to enqueue.
+const QUEUE_DEPTH: usize = 4096;
+
+/// Wraps a SQLite error with what the store was doing.
+fn sql_error(what: &'static str) -> impl Fn(rusqlite::Error) -> Error {
+    move |error| Error::backend(what, error)
+}
+
+/// A handle to an open SQLite store. Clones share it; the database closes
+/// when the last clone (and every subscription) is dropped.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    limits: Limits,
+    /// `None` once closing has begun.
+    jobs: Option<mpsc::Sender<writer::Job>>,
+    writer: Option<JoinHandle<()>>,
+    head: watch::Receiver<Position>,
+    readers: Mutex<Vec<Connection>>,
+    /// Held for the store's lifetime: the OS releases it if the process dies.
+    _lock: File,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`, migrating its schema.
+    /// Blocks briefly: call it at startup.
+    pub fn open(path: impl AsRef<Path>, limits: Limits) -> Result<Self> {
+        let path = path.as_ref().to_owned();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::backend(format!("creating {}", parent.display()), e))?;
+        }
+        let lock = lock(&path)?;
+
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql_error("opening the database"))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_error("setting the busy timeout"))?;
+        // Checked before the first write, so a foreign or newer file is untouched.
+        let version = schema::check_compatible(&conn, &path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
+            .map_err(sql_error("configuring the database"))?;
+        schema::migrate(&mut conn, version)?;
+
+        let last: i64 = conn
+            .query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |row| row.get(0))
+            .map_err(sql_error("reading the head position"))?;
+        let head = watch::Sender::new(Position(last as u64));
+        let head_rx = head.subscribe();
+        let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
+        let writer = std::thread::Builder::new()
+            .name("palaver-store-writer".to_owned())
+            .spawn(move || writer::run(conn, queue, head, last as u64 + 1))
+            .map_err(|e| Error::backend("starting the writer thread", e))?;
+
+        tracing::debug!(path = %path.display(), head = last, "event store opened");
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                limits,
+                jobs: Some(jobs),
+                writer: Some(writer),
+                head: head_rx,
+                readers: Mutex::new(Vec::new()),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `read` on a pooled read-only connection, off the async threads.
+    async fn with_reader<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_reader(&inner.path)?,
+            };
+            let result = read(&conn);
+            let mut idle = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::backend("a read task failed", e))?
+    }
+}
+
+fn lock(path: &Path) -> Result<File> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::backend(format!("opening {}", lock_path.display()), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path: path.to_owned() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::backend(format!("locking {}", lock_path.display()), e)),
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql_error("opening a reader"))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_error("setting the busy timeout"))?;
+    Ok(conn)
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer finish what is queued and stop;
+        // waiting for it means the file is closed when the lock is released.
+        self.jobs.take();
+        if let Some(writer) = self.writer.take()
+            && writer.join().is_err()
+        {
+            tracing::error!("the event store writer thread panicked");
+        }
+    }
+}
+
+/// SQLite stores integers as i64; revisions beyond that cannot exist.
+fn to_sql_int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult> {
+        self.inner.limits.check_batch(&events)?;
+        let (reply, answer) = oneshot::channel();
+        let job = writer::Job {
+            request: AppendRequest {
+                stream: stream.clone(),
+                expected,
+                events,
+            },
+            reply,
+        };
+        let jobs = self.inner.jobs.as_ref().ok_or(Error::Closed)?;
+        jobs.send(job).await.map_err(|_| Error::Closed)?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        from: ReadFrom,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        let (sql, revision) = match direction {
+            Direction::Forwards => (
+                "WHERE stream = ?1 AND revision >= ?2 ORDER BY revision ASC LIMIT ?3",
+                match from {
+                    ReadFrom::Start => 0,
+                    ReadFrom::End => i64::MAX,
+                    ReadFrom::Revision(revision) => to_sql_int(revision),
+                },
+            ),
+            Direction::Backwards => (
+                "WHERE stream = ?1 AND revision <= ?2 ORDER BY revision DESC LIMIT ?3",
+                match from {
+                    ReadFrom::Start => -1,
+                    ReadFrom::End => i64::MAX,
+                    ReadFrom::Revision(revision) => to_sql_int(revision),
+                },
+            ),
+        };
+        let sql = format!("SELECT {} FROM events {sql}", rows::COLUMNS);
+        let stream = stream.as_str().to_owned();
+        let limit = to_sql_int(limit as u64);
+        self.with_reader(move |conn| rows::query(conn, &sql, rusqlite::params![stream, revision, limit]))
+            .await
+    }
+
+    async fn stream_revision(&self, stream: &StreamName) -> Result<Option<u64>> {
+        let stream = stream.as_str().to_owned();
+        self.with_reader(move |conn| {
+            use rusqlite::OptionalExtension;
+            conn.prepare_cached("SELECT last_revision FROM streams WHERE name = ?1")
+                .and_then(|mut s| s.query_row([stream], |row| row.get::<_, i64>(0)).optional())
+                .map(|revision| revision.map(|r| r as u64))
+                .map_err(sql_error("reading a stream revision"))
+        })
+        .await
+    }
+
+    async fn read_all(&self, after: Position, filter: &AllFilter, limit: usize) -> Result<Vec<RecordedEvent>> {
+        filter.validate()?;
+        let mut sql = format!("SELECT {} FROM events WHERE position > ?", rows::COLUMNS);
+        let mut params = vec![Value::Integer(to_sql_int(after.0))];
+        if !filter.stream_prefixes.is_empty() {
+            // Prefixes were checked to hold no GLOB syntax.
+            let tests = vec!["stream GLOB ?"; filter.stream_prefixes.len()].join(" OR ");
+            sql.push_str(&format!(" AND ({tests})"));
+            params.extend(filter.stream_prefixes.iter().map(|p| Value::Text(format!("{p}*"))));
+        }
+        if !filter.event_types.is_empty() {
+            let marks = vec!["?"; filter.event_types.len()].join(", ");
+            sql.push_str(&format!(" AND event_type IN ({marks})"));
+            params.extend(filter.event_types.iter().cloned().map(Value::Text));
+        }
+        sql.push_str(" ORDER BY position LIMIT ?");
+        params.push(Value::Integer(to_sql_int(limit as u64)));
+        self.with_reader(move |conn| rows::query(conn, &sql, params_from_iter(params)))
+            .await
+    }
+
+    async fn head(&self) -> Result<Position> {
+        Ok(*self.inner.head.borrow())
+    }
+
+    fn watch_head(&self) -> watch::Receiver<Position> {
+        self.inner.head.clone()
+    }
+
+    fn subscribe_all(&self, after: Position, filter: AllFilter) -> Subscription {
+        subscription::catch_up(self.clone(), after, filter)
+    }
+}

@@ -1,0 +1,173 @@
+//! The single writer thread and its group commit.
+//!
+//! Every append goes through one thread that owns the only writing
+//! connection. It takes all the requests waiting in its queue, runs each in
+//! a savepoint of one transaction, commits once (one fsync for the whole
+//! group) and only then answers each caller. Concurrent appends thus share
+//! the cost of durability without weakening any promise: a request that
+//! fails rolls back only its own savepoint, and no caller hears "ok" before
+//! the commit that holds its events is on disk.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use super::{rows, sql_error};
+use crate::{
+    AppendResult, Error, Position, RecordedEvent, Result, StreamName,
+    append::{self, AppendRequest, AppendTarget, StreamHead},
+};
+
+/// Most requests committed together. Bounds the latency one slow group adds.
+const MAX_GROUP: usize = 512;
+
+/// One append waiting for the writer.
+pub(super) struct Job {
+    pub request: AppendRequest,
+    pub reply: oneshot::Sender<Result<AppendResult>>,
+}
+
+/// Runs until every sender is dropped, then returns (closing the connection).
+pub(super) fn run(
+    mut conn: Connection,
+    mut jobs: mpsc::Receiver<Job>,
+    head: watch::Sender<Position>,
+    mut next_position: u64,
+) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = jobs.blocking_recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = commit_group(&mut conn, &group, &mut next_position);
+        // Publish the new head before answering: a caller that subscribes
+        // right after its append returns must find its events readable.
+        head.send_if_modified(|published| {
+            let moved = published.0 + 1 < next_position;
+            if moved {
+                *published = Position(next_position - 1);
+            }
+            moved
+        });
+        for (job, result) in group.drain(..).zip(results) {
+            // A caller that gave up waiting is no reason to stop.
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// Commits every job it can in one transaction. `next_position` moves only
+/// if the commit succeeds.
+fn commit_group(conn: &mut Connection, group: &[Job], next_position: &mut u64) -> Vec<Result<AppendResult>> {
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(error) => return fail_all(group.len(), "starting a transaction", error),
+    };
+    let mut next = *next_position;
+    let mut results = Vec::with_capacity(group.len());
+    for job in group {
+        // Dropping a savepoint without committing rolls back this request alone.
+        let savepoint = match tx.savepoint() {
+            Ok(savepoint) => savepoint,
+            Err(error) => return fail_all(group.len(), "starting a savepoint", error),
+        };
+        let mut target = Target {
+            conn: &savepoint,
+            next_position: next,
+        };
+        match append::append_to(&mut target, &job.request) {
+            Ok(result) => {
+                let after = target.next_position;
+                if let Err(error) = savepoint.commit() {
+                    return fail_all(group.len(), "releasing a savepoint", error);
+                }
+                next = after;
+                results.push(Ok(result));
+            }
+            Err(error) => {
+                drop(savepoint);
+                results.push(Err(error));
+            }
+        }
+    }
+    if let Err(error) = tx.commit() {
+        return fail_all(group.len(), "committing", error);
+    }
+    *next_position = next;
+    results
+}
+
+fn fail_all(count: usize, what: &str, error: rusqlite::Error) -> Vec<Result<AppendResult>> {
+    tracing::error!(%error, "event store write failed while {what}");
+    let message = format!("{what}: {error}");
+    (0..count)
+        .map(|_| {
+            Err(Error::Backend {
+                message: message.clone(),
+                source: None,
+            })
+        })
+        .collect()
+}
+
+/// The writer's transaction, as the shared append algorithm sees it.
+struct Target<'a> {
+    conn: &'a Connection,
+    next_position: u64,
+}
+
+impl AppendTarget for Target<'_> {
+    fn find_event(&mut self, id: Uuid) -> Result<Option<RecordedEvent>> {
+        let sql = format!("SELECT {} FROM events WHERE id = ?1", rows::COLUMNS);
+        let mut statement = self.conn.prepare_cached(&sql).map_err(sql_error("preparing a lookup"))?;
+        let found = statement
+            .query_row([id.as_bytes()], rows::decode)
+            .optional()
+            .map_err(sql_error("looking up an event id"))?;
+        found.transpose()
+    }
+
+    fn stream_head(&mut self, stream: &StreamName) -> Result<Option<StreamHead>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT last_revision, last_hash FROM streams WHERE name = ?1")
+            .map_err(sql_error("preparing a stream lookup"))?;
+        statement
+            .query_row([stream.as_str()], |row| {
+                Ok(StreamHead {
+                    revision: row.get::<_, i64>(0)? as u64,
+                    hash: row.get(1)?,
+                })
+            })
+            .optional()
+            .map_err(sql_error("reading a stream head"))
+    }
+
+    fn next_position(&mut self) -> Result<Position> {
+        Ok(Position(self.next_position))
+    }
+
+    fn insert(&mut self, events: &[RecordedEvent]) -> Result<()> {
+        for event in events {
+            rows::insert(self.conn, event)?;
+        }
+        let last = events.last().expect("append_to never inserts an empty batch");
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO streams (name, last_revision, last_hash) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO UPDATE SET last_revision = excluded.last_revision, \
+                 last_hash = excluded.last_hash",
+            )
+            .map_err(sql_error("preparing a stream update"))?;
+        statement
+            .execute(params![last.stream.as_str(), last.revision as i64, last.hash])
+            .map_err(sql_error("moving a stream head"))?;
+        self.next_position = last.position.0 + 1;
+        Ok(())
+    }
+}
