@@ -8,8 +8,8 @@
 use uuid::Uuid;
 
 use crate::{
-    ActualRevision, AppendResult, Error, ExpectedRevision, NewEvent, Position, RecordedEvent,
-    Result, StreamName,
+    ActualRevision, AppendResult, Error, ExpectedRevision, NewEvent, Position, RecordedEvent, Result,
+    StreamName,
     hash::{self, HashInput},
 };
 
@@ -31,7 +31,9 @@ pub trait AppendTarget {
     /// The global position the next event gets. Positions have no holes.
     fn next_position(&mut self) -> Result<Position>;
     /// Stores `events` (consecutive, of one stream, already hashed) and moves
-    /// the stream head and the next position past them.
+    /// the stream head and the next position past them. If any event id is
+    /// already stored, fails with [`Error::EventIdConflict`] and leaves the
+    /// store as it was (a backend may rely on its transaction for that).
     fn insert(&mut self, events: &[RecordedEvent]) -> Result<()>;
 }
 
@@ -105,24 +107,21 @@ pub fn append_to(target: &mut impl AppendTarget, request: &AppendRequest) -> Res
     })
 }
 
-/// If every event of the request is already stored, consecutively, at the
-/// same place and with the same content, this is a retry: return the first
-/// result. If only some are, or one is stored elsewhere or differently, the
-/// ids were reused: refuse. If none is, return `None`: a fresh append.
+/// If the first event is already stored, this may be a retry: every event
+/// must then be stored, consecutively, at the same place and with the same
+/// content, and the first result is returned; anything else means the ids
+/// were reused and is refused. If the first event is new, return `None`: a
+/// fresh append, in which [`AppendTarget::insert`] refuses any stored id.
+/// (Looking up only the first id keeps the common path to one probe.)
 fn find_retry(target: &mut impl AppendTarget, request: &AppendRequest) -> Result<Option<AppendResult>> {
-    let mut first: Option<RecordedEvent> = None;
-    for (offset, event) in (0u64..).zip(&request.events) {
-        let stored = target.find_event(event.id)?;
-        match (&first, stored) {
-            (None, None) if offset == 0 => return check_no_later_ids(target, request),
-            (None, Some(stored)) => {
-                check_same(&stored, event, &request.stream, stored.revision)?;
-                first = Some(stored);
-            }
-            (Some(first), Some(stored)) => {
-                check_same(&stored, event, &request.stream, first.revision + offset)?;
-            }
-            (Some(_), None) => {
+    let Some(first) = target.find_event(request.events[0].id)? else {
+        return Ok(None);
+    };
+    check_same(&first, &request.events[0], &request.stream, first.revision)?;
+    for (offset, event) in (1u64..).zip(&request.events[1..]) {
+        match target.find_event(event.id)? {
+            Some(stored) => check_same(&stored, event, &request.stream, first.revision + offset)?,
+            None => {
                 return Err(Error::EventIdConflict {
                     event_id: request.events[0].id,
                     reason: format!(
@@ -131,10 +130,8 @@ fn find_retry(target: &mut impl AppendTarget, request: &AppendRequest) -> Result
                     ),
                 });
             }
-            (None, None) => unreachable!("the first event decides whether this is a retry"),
         }
     }
-    let first = first.expect("a batch is never empty");
     let count = request.events.len() as u64;
     Ok(Some(AppendResult {
         first_revision: first.revision,
@@ -144,22 +141,6 @@ fn find_retry(target: &mut impl AppendTarget, request: &AppendRequest) -> Result
         // position follows from the first.
         last_position: Position(first.position.0 + count - 1),
     }))
-}
-
-/// The first event is new: then no other event of the batch may be stored.
-fn check_no_later_ids(
-    target: &mut impl AppendTarget,
-    request: &AppendRequest,
-) -> Result<Option<AppendResult>> {
-    for event in &request.events[1..] {
-        if let Some(stored) = target.find_event(event.id)? {
-            return Err(Error::EventIdConflict {
-                event_id: event.id,
-                reason: format!("{} revision {}", stored.stream, stored.revision),
-            });
-        }
-    }
-    Ok(None)
 }
 
 fn check_same(stored: &RecordedEvent, new: &NewEvent, stream: &StreamName, revision: u64) -> Result<()> {

@@ -37,10 +37,7 @@ pub enum Error {
     /// A metadata field is not acceptable (for example an actor with control
     /// characters). Fix the caller.
     #[error("invalid metadata on event {event_id}: {reason}")]
-    InvalidMetadata {
-        event_id: Uuid,
-        reason: &'static str,
-    },
+    InvalidMetadata { event_id: Uuid, reason: &'static str },
 
     /// One event is larger than the store accepts. Store large content
     /// elsewhere (media go by reference) or raise the configured limit.

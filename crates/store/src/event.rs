@@ -298,8 +298,7 @@ impl AllFilter {
                 .stream_prefixes
                 .iter()
                 .any(|prefix| event.stream.as_str().starts_with(prefix.as_str())))
-            && (self.event_types.is_empty()
-                || self.event_types.iter().any(|t| *t == event.event_type))
+            && (self.event_types.is_empty() || self.event_types.contains(&event.event_type))
     }
 
     /// Checks every entry against the naming rules.
@@ -320,13 +319,14 @@ mod tests {
 
     #[test]
     fn expectations() {
-        use ActualRevision::*;
-        use ExpectedRevision::*;
-        assert!(NoStream.satisfies(Any) && At(3).satisfies(Any));
-        assert!(NoStream.satisfies(ExpectedRevision::NoStream));
+        use ActualRevision::At;
+        use ExpectedRevision::{Any, Exact, StreamExists};
+        let none = ActualRevision::NoStream;
+        assert!(none.satisfies(Any) && At(3).satisfies(Any));
+        assert!(none.satisfies(ExpectedRevision::NoStream));
         assert!(!At(0).satisfies(ExpectedRevision::NoStream));
-        assert!(At(0).satisfies(StreamExists) && !NoStream.satisfies(StreamExists));
+        assert!(At(0).satisfies(StreamExists) && !none.satisfies(StreamExists));
         assert!(At(4).satisfies(Exact(4)) && !At(4).satisfies(Exact(3)));
-        assert!(!NoStream.satisfies(Exact(0)));
+        assert!(!none.satisfies(Exact(0)));
     }
 }

@@ -31,8 +31,8 @@ pub mod verify;
 
 pub use error::{Error, Result};
 pub use event::{
-    ActualRevision, AllFilter, AppendResult, Direction, ExpectedRevision, Metadata, NewEvent,
-    Position, ReadFrom, RecordedEvent,
+    ActualRevision, AllFilter, AppendResult, Direction, ExpectedRevision, Metadata, NewEvent, Position,
+    ReadFrom, RecordedEvent,
 };
 pub use limits::Limits;
 pub use memory::MemoryStore;

@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::{
-    AllFilter, AppendResult, Direction, EventStore, ExpectedRevision, Limits, NewEvent, Position,
-    ReadFrom, RecordedEvent, Result, StreamName,
+    AllFilter, AppendResult, Direction, EventStore, ExpectedRevision, Limits, NewEvent, Position, ReadFrom,
+    RecordedEvent, Result, StreamName,
     append::{self, AppendRequest, AppendTarget, StreamHead},
     subscription::{self, Subscription},
 };
@@ -60,7 +60,10 @@ impl MemoryStore {
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-applied append:
         // `append_to` inserts only after every check, in one step.
-        self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -70,13 +73,17 @@ impl AppendTarget for State {
     }
 
     fn stream_head(&mut self, stream: &StreamName) -> Result<Option<StreamHead>> {
-        Ok(self.streams.get(stream).and_then(|indexes| indexes.last()).map(|&index| {
-            let event = &self.events[index];
-            StreamHead {
-                revision: event.revision,
-                hash: event.hash,
-            }
-        }))
+        Ok(self
+            .streams
+            .get(stream)
+            .and_then(|indexes| indexes.last())
+            .map(|&index| {
+                let event = &self.events[index];
+                StreamHead {
+                    revision: event.revision,
+                    hash: event.hash,
+                }
+            }))
     }
 
     fn next_position(&mut self) -> Result<Position> {
@@ -84,6 +91,13 @@ impl AppendTarget for State {
     }
 
     fn insert(&mut self, events: &[RecordedEvent]) -> Result<()> {
+        if let Some(stored) = events.iter().find_map(|event| self.ids.get(&event.id)) {
+            let stored = &self.events[*stored];
+            return Err(crate::Error::EventIdConflict {
+                event_id: stored.id,
+                reason: format!("{} revision {}", stored.stream, stored.revision),
+            });
+        }
         for event in events {
             let index = self.events.len();
             self.ids.insert(event.id, index);
@@ -150,16 +164,30 @@ impl EventStore for MemoryStore {
                     ReadFrom::End => len,
                     ReadFrom::Revision(revision) => revision.saturating_add(1).min(len),
                 };
-                indexes[..end as usize].iter().rev().take(limit).map(pick).collect()
+                indexes[..end as usize]
+                    .iter()
+                    .rev()
+                    .take(limit)
+                    .map(pick)
+                    .collect()
             }
         })
     }
 
     async fn stream_revision(&self, stream: &StreamName) -> Result<Option<u64>> {
-        Ok(self.state().streams.get(stream).map(|indexes| indexes.len() as u64 - 1))
+        Ok(self
+            .state()
+            .streams
+            .get(stream)
+            .map(|indexes| indexes.len() as u64 - 1))
     }
 
-    async fn read_all(&self, after: Position, filter: &AllFilter, limit: usize) -> Result<Vec<RecordedEvent>> {
+    async fn read_all(
+        &self,
+        after: Position,
+        filter: &AllFilter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>> {
         filter.validate()?;
         let state = self.state();
         let start = (after.0 as usize).min(state.events.len());

@@ -20,8 +20,16 @@ impl From<&RecordedEvent> for v1::RecordedEvent {
             schema_version: event.schema_version,
             payload: event.payload.to_vec(),
             metadata: Some(v1::EventMetadata {
-                correlation_id: event.metadata.correlation_id.map(|id| id.to_string()).unwrap_or_default(),
-                causation_id: event.metadata.causation_id.map(|id| id.to_string()).unwrap_or_default(),
+                correlation_id: event
+                    .metadata
+                    .correlation_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+                causation_id: event
+                    .metadata
+                    .causation_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
                 actor: event.metadata.actor.clone(),
                 recorded_at: Some(Timestamp {
                     seconds: recorded_at.timestamp(),
@@ -42,9 +50,7 @@ impl TryFrom<v1::RecordedEvent> for RecordedEvent {
             location: location.clone(),
             reason,
         };
-        let metadata = event
-            .metadata
-            .ok_or_else(|| corrupt("no metadata".to_owned()))?;
+        let metadata = event.metadata.ok_or_else(|| corrupt("no metadata".to_owned()))?;
         let timestamp = metadata
             .recorded_at
             .ok_or_else(|| corrupt("no recorded_at".to_owned()))?;
@@ -93,8 +99,17 @@ mod tests {
 
     fn arb_event() -> impl Strategy<Value = RecordedEvent> {
         (
-            (any::<u128>(), "[a-z]{1,8}-[a-zA-Z0-9_.:@-]{0,40}", any::<u64>(), 1..u64::MAX),
-            ("[A-Za-z0-9._-]{1,40}", any::<u32>(), proptest::collection::vec(any::<u8>(), 0..512)),
+            (
+                any::<u128>(),
+                "[a-z]{1,8}-[a-zA-Z0-9_.:@-]{0,40}",
+                any::<u64>(),
+                1..u64::MAX,
+            ),
+            (
+                "[A-Za-z0-9._-]{1,40}",
+                any::<u32>(),
+                proptest::collection::vec(any::<u8>(), 0..512),
+            ),
             (
                 proptest::option::of(any::<u128>()),
                 proptest::option::of(any::<u128>()),
@@ -103,25 +118,27 @@ mod tests {
             ),
             any::<[u8; 32]>(),
         )
-            .prop_map(|((id, stream, revision, position), (event_type, schema_version, payload), meta, hash)| {
-                let (correlation, causation, actor, micros) = meta;
-                RecordedEvent {
-                    id: Uuid::from_u128(id),
-                    stream: StreamName::new(stream).expect("strategy makes valid names"),
-                    revision,
-                    position: Position(position),
-                    event_type,
-                    schema_version,
-                    payload: Bytes::from(payload),
-                    metadata: Metadata {
-                        correlation_id: correlation.map(Uuid::from_u128),
-                        causation_id: causation.map(Uuid::from_u128),
-                        actor,
-                        recorded_at: Utc.timestamp_micros(micros).single().expect("in range"),
-                    },
-                    hash,
-                }
-            })
+            .prop_map(
+                |((id, stream, revision, position), (event_type, schema_version, payload), meta, hash)| {
+                    let (correlation, causation, actor, micros) = meta;
+                    RecordedEvent {
+                        id: Uuid::from_u128(id),
+                        stream: StreamName::new(stream).expect("strategy makes valid names"),
+                        revision,
+                        position: Position(position),
+                        event_type,
+                        schema_version,
+                        payload: Bytes::from(payload),
+                        metadata: Metadata {
+                            correlation_id: correlation.map(Uuid::from_u128),
+                            causation_id: causation.map(Uuid::from_u128),
+                            actor,
+                            recorded_at: Utc.timestamp_micros(micros).single().expect("in range"),
+                        },
+                        hash,
+                    }
+                },
+            )
     }
 
     proptest! {
@@ -153,6 +170,9 @@ mod tests {
         assert!(error.to_string().contains("position 9"), "{error}");
         record.id = Uuid::nil().to_string();
         record.hash = vec![0; 31];
-        assert!(matches!(RecordedEvent::try_from(record), Err(Error::Corrupt { .. })));
+        assert!(matches!(
+            RecordedEvent::try_from(record),
+            Err(Error::Corrupt { .. })
+        ));
     }
 }

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use crate::{
-    AllFilter, AppendResult, Direction, ExpectedRevision, NewEvent, Position, ReadFrom,
-    RecordedEvent, Result, StreamName, subscription::Subscription,
+    AllFilter, AppendResult, Direction, ExpectedRevision, NewEvent, Position, ReadFrom, RecordedEvent,
+    Result, StreamName, subscription::Subscription,
 };
 
 /// An append-only store of events in streams, with one global order.
@@ -62,12 +62,8 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Reads up to `limit` events of `$all` that pass `filter`, in position
     /// order, starting after `after`.
-    async fn read_all(
-        &self,
-        after: Position,
-        filter: &AllFilter,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>>;
+    async fn read_all(&self, after: Position, filter: &AllFilter, limit: usize)
+    -> Result<Vec<RecordedEvent>>;
 
     /// The position of the last committed event ([`Position::START`] if none).
     async fn head(&self) -> Result<Position>;

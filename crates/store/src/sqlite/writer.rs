@@ -123,7 +123,10 @@ struct Target<'a> {
 impl AppendTarget for Target<'_> {
     fn find_event(&mut self, id: Uuid) -> Result<Option<RecordedEvent>> {
         let sql = format!("SELECT {} FROM events WHERE id = ?1", rows::COLUMNS);
-        let mut statement = self.conn.prepare_cached(&sql).map_err(sql_error("preparing a lookup"))?;
+        let mut statement = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(sql_error("preparing a lookup"))?;
         let found = statement
             .query_row([id.as_bytes()], rows::decode)
             .optional()
@@ -153,7 +156,17 @@ impl AppendTarget for Target<'_> {
 
     fn insert(&mut self, events: &[RecordedEvent]) -> Result<()> {
         for event in events {
-            rows::insert(self.conn, event)?;
+            if let Err(error) = rows::insert(self.conn, event) {
+                // The UNIQUE index on ids catches reuse without a lookup per
+                // event; the savepoint undoes the events inserted before it.
+                return Err(match self.find_event(event.id)? {
+                    Some(stored) => Error::EventIdConflict {
+                        event_id: event.id,
+                        reason: format!("{} revision {}", stored.stream, stored.revision),
+                    },
+                    None => error,
+                });
+            }
         }
         let last = events.last().expect("append_to never inserts an empty batch");
         let mut statement = self

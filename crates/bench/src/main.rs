@@ -1,0 +1,106 @@
+//! `palaver-bench`: Palaver's speed and memory figures.
+//!
+//! One subcommand per area (`store`, …); each prints one figure a line as
+//! `<name> <value> <unit>`, so runs can be compared with `diff`. `report`
+//! runs every area and rewrites `docs/benchmarks.md` with the figures and
+//! the machine they ran on. Targets are stated beside each figure in the
+//! report; benchmarks never fail a build, tests never time anything.
+
+#![allow(clippy::print_stdout)] // printing figures is the point
+
+mod machine;
+mod report;
+mod store;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "palaver-bench", about = "Palaver benchmarks")]
+struct Cli {
+    /// Folder for benchmark databases (on the disk you want to measure).
+    #[arg(
+        long,
+        env = "PALAVER_BENCH_DIR",
+        default_value = "target/bench-data",
+        global = true
+    )]
+    dir: PathBuf,
+    #[command(subcommand)]
+    area: Area,
+}
+
+#[derive(Debug, Subcommand)]
+enum Area {
+    /// The embedded SQLite event store: appends, group commit, `$all` reads.
+    Store(store::Options),
+    /// Run every area and rewrite the report.
+    Report {
+        /// Where to write the report.
+        #[arg(long, default_value = "docs/benchmarks.md")]
+        out: PathBuf,
+    },
+}
+
+/// One measured figure.
+#[derive(Clone, Debug)]
+pub struct Figure {
+    pub name: String,
+    pub value: f64,
+    pub unit: &'static str,
+}
+
+impl Figure {
+    pub fn new(name: impl Into<String>, value: f64, unit: &'static str) -> Self {
+        Figure {
+            name: name.into(),
+            value,
+            unit,
+        }
+    }
+}
+
+impl std::fmt::Display for Figure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.value.fract() == 0.0 || self.value.abs() >= 100.0 {
+            write!(f, "{} {:.0} {}", self.name, self.value, self.unit)
+        } else {
+            write!(f, "{} {:.2} {}", self.name, self.value, self.unit)
+        }
+    }
+}
+
+/// Prints figures as they come, and keeps them for the report.
+#[derive(Debug, Default)]
+pub struct Figures(pub Vec<Figure>);
+
+impl Figures {
+    pub fn record(&mut self, name: impl Into<String>, value: f64, unit: &'static str) {
+        let figure = Figure::new(name, value, unit);
+        println!("{figure}");
+        self.0.push(figure);
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    std::fs::create_dir_all(&cli.dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match cli.area {
+            Area::Store(options) => {
+                store::run(&cli.dir, &options, &mut Figures::default()).await?;
+            }
+            Area::Report { out } => {
+                let mut sections = Vec::new();
+                let mut figures = Figures::default();
+                store::run(&cli.dir, &store::Options::default(), &mut figures).await?;
+                sections.push(("store", figures));
+                report::write(&out, &cli.dir, &sections)?;
+                println!("wrote {}", out.display());
+            }
+        }
+        Ok(())
+    })
+}
