@@ -9,6 +9,10 @@
 //! - `append_64_writers_*`: 64 tasks, each appending single events to its own
 //!   stream; group commit shares each fsync between them.
 //! - `append_batch100_*`: appends of 100 events from 1 and from 8 tasks.
+//! - `plain_sqlite_batch100_events_per_s`: for comparison, a bare rusqlite
+//!   loop inserting the same 200-byte rows (id, stream, revision, payload)
+//!   100 per transaction with the same durability settings: the ceiling
+//!   SQLite and the disk set, against which the store's overhead shows.
 //! - `read_all_*`: reading `$all` from the start through the store's API in
 //!   pages of 4096, over a store of `--read-events` events.
 
@@ -111,6 +115,12 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
             "us",
         );
     }
+
+    figures.record(
+        "plain_sqlite_batch100_events_per_s",
+        plain_sqlite(dir, options.batches)?,
+        "events/s",
+    );
 
     let store = fresh_store(dir, "read-all.db")?;
     fill(&store, options.read_events).await?;
@@ -224,4 +234,43 @@ fn fdatasync_rate(dir: &Path) -> anyhow::Result<f64> {
     drop(file);
     std::fs::remove_file(path)?;
     Ok(rate)
+}
+
+/// A bare parameterised INSERT loop, 100 rows per transaction, WAL with
+/// `synchronous = FULL`, on one connection.
+fn plain_sqlite(dir: &Path, batches: u64) -> anyhow::Result<f64> {
+    let path = dir.join("plain.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+    let mut conn = rusqlite::Connection::open(&path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(
+        "CREATE TABLE events (position INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, \
+         stream TEXT NOT NULL, revision INTEGER NOT NULL, payload BLOB NOT NULL)",
+    )?;
+    let start = Instant::now();
+    let mut revision = 0i64;
+    for _ in 0..batches {
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (id, stream, revision, payload) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for _ in 0..100 {
+                insert.execute(rusqlite::params![
+                    uuid::Uuid::now_v7().as_bytes(),
+                    "bench-0",
+                    revision,
+                    &PAYLOAD[..]
+                ])?;
+                revision += 1;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok((batches * 100) as f64 / start.elapsed().as_secs_f64())
 }

@@ -287,3 +287,75 @@ async fn crash_loses_no_acknowledged_append() {
         .await
         .unwrap();
 }
+
+mod rows {
+    //! Whatever an event holds comes back from the database unchanged.
+
+    use chrono::{TimeZone, Utc};
+    use palaver_store::{Direction, Metadata, ReadFrom, hash};
+    use proptest::prelude::*;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn arb_event() -> impl Strategy<Value = NewEvent> {
+        (
+            any::<u128>(),
+            "[A-Za-z0-9._-]{1,60}",
+            any::<u32>(),
+            proptest::collection::vec(any::<u8>(), 0..2048),
+            proptest::option::of(any::<u128>()),
+            proptest::option::of(any::<u128>()),
+            "[^\\p{Cc}]{0,40}",
+            -62_135_596_800_000_000i64..253_402_300_799_999_999i64,
+        )
+            .prop_map(
+                |(id, event_type, version, payload, correlation, causation, actor, micros)| {
+                    let mut metadata = Metadata::new(Utc.timestamp_micros(micros).unwrap()).with_actor(actor);
+                    metadata.correlation_id = correlation.map(Uuid::from_u128);
+                    metadata.causation_id = causation.map(Uuid::from_u128);
+                    NewEvent::new(event_type, payload, metadata)
+                        .with_id(Uuid::from_u128(id))
+                        .with_schema_version(version)
+                },
+            )
+            .prop_filter("fits the actor limit", |e| e.metadata.actor.len() <= 256)
+    }
+
+    #[test]
+    fn stored_rows_decode_to_what_was_appended() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&db(&dir));
+        let config = ProptestConfig {
+            cases: 64,
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(event in arb_event(), stream_number in 0u8..4)| {
+            runtime.block_on(async {
+                let name = stream(&format!("prop-{stream_number}"));
+                let result = store.append(&name, ExpectedRevision::Any, vec![event.clone()]).await.unwrap();
+                let read = store
+                    .read_stream(&name, ReadFrom::Revision(result.first_revision), Direction::Forwards, 1)
+                    .await
+                    .unwrap();
+                prop_assert!(read[0].same_content_as(&event));
+                prop_assert_eq!(read[0].position, result.first_position);
+                let previous = if result.first_revision == 0 {
+                    hash::GENESIS
+                } else {
+                    store
+                        .read_stream(&name, ReadFrom::Revision(result.first_revision - 1), Direction::Forwards, 1)
+                        .await
+                        .unwrap()[0]
+                        .hash
+                };
+                prop_assert_eq!(read[0].compute_hash(&previous), read[0].hash);
+                Ok(())
+            })?;
+        });
+    }
+}

@@ -59,7 +59,8 @@ struct Inner {
     limits: Limits,
     /// `None` once closing has begun.
     jobs: Option<mpsc::Sender<writer::Job>>,
-    writer: Option<JoinHandle<()>>,
+    /// The writer, then the checkpointer, which stops when the writer does.
+    threads: Vec<JoinHandle<()>>,
     head: watch::Receiver<Position>,
     readers: Mutex<Vec<Connection>>,
     /// Held for the store's lifetime: the OS releases it if the process dies.
@@ -102,10 +103,28 @@ impl SqliteStore {
             .map_err(sql_error("reading the head position"))?;
         let head = watch::Sender::new(Position(last as u64));
         let head_rx = head.subscribe();
+        // The checkpointer does what SQLite's automatic checkpoints would do
+        // inside a commit; see `writer::checkpoint`.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(sql_error("configuring checkpoints"))?;
+        let checkpointer_conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql_error("opening the checkpointer"))?;
+        checkpointer_conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(sql_error("setting the busy timeout"))?;
+        let (nudge, nudges) = std::sync::mpsc::sync_channel(1);
+        let checkpointer = std::thread::Builder::new()
+            .name("palaver-store-checkpointer".to_owned())
+            .spawn(move || writer::checkpoint(checkpointer_conn, nudges))
+            .map_err(|e| Error::backend("starting the checkpointer thread", e))?;
+
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
         let writer = std::thread::Builder::new()
             .name("palaver-store-writer".to_owned())
-            .spawn(move || writer::run(conn, queue, head, last as u64 + 1))
+            .spawn(move || writer::run(conn, queue, head, nudge, last as u64 + 1))
             .map_err(|e| Error::backend("starting the writer thread", e))?;
 
         tracing::debug!(path = %path.display(), head = last, "event store opened");
@@ -114,7 +133,7 @@ impl SqliteStore {
                 path,
                 limits,
                 jobs: Some(jobs),
-                writer: Some(writer),
+                threads: vec![writer, checkpointer],
                 head: head_rx,
                 readers: Mutex::new(Vec::new()),
                 _lock: lock,
@@ -188,10 +207,10 @@ impl Drop for Inner {
         // Closing the queue lets the writer finish what is queued and stop;
         // waiting for it means the file is closed when the lock is released.
         self.jobs.take();
-        if let Some(writer) = self.writer.take()
-            && writer.join().is_err()
-        {
-            tracing::error!("the event store writer thread panicked");
+        for thread in self.threads.drain(..) {
+            if thread.join().is_err() {
+                tracing::error!("an event store thread panicked");
+            }
         }
     }
 }

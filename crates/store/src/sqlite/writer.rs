@@ -28,10 +28,12 @@ pub(super) struct Job {
 }
 
 /// Runs until every sender is dropped, then returns (closing the connection).
+/// After each commit it nudges `checkpoints`, the checkpointer thread.
 pub(super) fn run(
     mut conn: Connection,
     mut jobs: mpsc::Receiver<Job>,
     head: watch::Sender<Position>,
+    checkpoints: std::sync::mpsc::SyncSender<()>,
     mut next_position: u64,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
@@ -53,6 +55,8 @@ pub(super) fn run(
             }
             moved
         });
+        // A full channel means a nudge is already pending: enough.
+        let _ = checkpoints.try_send(());
         for (job, result) in group.drain(..).zip(results) {
             // A caller that gave up waiting is no reason to stop.
             let _ = job.reply.send(result);
@@ -182,5 +186,23 @@ impl AppendTarget for Target<'_> {
             .map_err(sql_error("moving a stream head"))?;
         self.next_position = last.position.0 + 1;
         Ok(())
+    }
+}
+
+/// Copies committed WAL frames into the database file off the append path.
+///
+/// SQLite would otherwise checkpoint inside whichever commit crosses the
+/// WAL size threshold, stalling that commit (and every append grouped into
+/// it) for the copy and an extra fsync. A PASSIVE checkpoint never blocks
+/// the writer or readers; the writer restarts the WAL from its beginning by
+/// itself once a checkpoint has caught up. Returns when the writer is gone.
+pub(super) fn checkpoint(conn: Connection, nudges: std::sync::mpsc::Receiver<()>) {
+    while nudges.recv().is_ok() {
+        // Let a burst of commits pass before copying their frames.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        while nudges.try_recv().is_ok() {}
+        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(%error, "checkpointing the event store WAL");
+        }
     }
 }
