@@ -9,7 +9,9 @@ use std::{
 
 fn palaver(data_dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_palaver"));
-    command.env("PALAVER_DATA_DIR", data_dir).env("PALAVER_LOG", "info");
+    command
+        .env("PALAVER_DATA_DIR", data_dir)
+        .env("PALAVER_LOG", "info");
     command
 }
 
@@ -30,7 +32,10 @@ fn serve_starts_on_an_empty_folder_and_stops_cleanly_on_sigterm() {
     }
     assert!(data.join("events.db").exists());
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "serve exited with {status}");
@@ -61,7 +66,12 @@ fn a_second_server_on_the_same_folder_is_refused() {
     let data = dir.path().join("palaver-data");
     let mut first = palaver(&data).stderr(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(first.stderr.take().unwrap()).lines();
-    while !lines.next().expect("first server runs").unwrap().contains("event store open") {}
+    while !lines
+        .next()
+        .expect("first server runs")
+        .unwrap()
+        .contains("event store open")
+    {}
     let second = palaver(&data).arg("serve").output().unwrap();
     let _ = first.kill();
     let _ = first.wait();
