@@ -26,7 +26,7 @@ fn serve_starts_on_an_empty_folder_and_stops_cleanly_on_sigterm() {
     loop {
         assert!(Instant::now() < deadline, "palaver serve did not start in time");
         let line = lines.next().expect("palaver serve exited early").unwrap();
-        if line.contains("event store open") {
+        if line.contains("waiting for SIGINT or SIGTERM") {
             break;
         }
     }

@@ -184,6 +184,18 @@ pub enum Actor {
     System,
 }
 
+impl fmt::Display for Actor {
+    /// `teammate:<id>`, `service:<token name>` or `system`: the form read
+    /// models and logs show.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Teammate(id) => write!(f, "teammate:{id}"),
+            Actor::Service(name) => write!(f, "service:{name}"),
+            Actor::System => f.write_str("system"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,368 @@
+//! A read-model database: the projectors' tables and their checkpoints in
+//! one SQLite file, written by one connection.
+
+use std::{collections::HashMap, path::Path, sync::Arc};
+
+use palaver_domain::codec;
+use palaver_store::{Position, RecordedEvent};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result, error::db, projector::Projector, sql::Statement};
+
+/// `PRAGMA application_id` of a read-model file: "PALR".
+const APPLICATION_ID: i64 = 0x5041_4C52;
+/// Shape of the bookkeeping table below; projectors version their own.
+const META_VERSION: i64 = 1;
+
+const META_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS projections (
+    name        TEXT PRIMARY KEY,   -- the projector
+    version     INTEGER NOT NULL,   -- its version when its tables were built
+    position    INTEGER NOT NULL,   -- last event of $all it has taken
+    updated_at  INTEGER NOT NULL    -- microseconds since 1970 UTC
+) WITHOUT ROWID;
+";
+
+/// The writable side of a read-model database.
+pub struct ReadModelDb {
+    conn: Connection,
+    projectors: Arc<[Arc<dyn Projector>]>,
+    /// Per projector (same order), the last position it has taken.
+    checkpoints: Vec<Position>,
+    statements: Vec<Statement>,
+}
+
+impl std::fmt::Debug for ReadModelDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadModelDb")
+            .field("checkpoints", &self.checkpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What applying a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// The lowest checkpoint after the batch.
+    pub position: Position,
+}
+
+impl ReadModelDb {
+    /// Opens or creates the database at `path` with the tables of
+    /// `projectors`. A projector whose stored version differs gets fresh,
+    /// empty tables and starts again from the beginning of `$all`.
+    pub fn open(path: &Path, projectors: Arc<[Arc<dyn Projector>]>) -> Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::Stopped(format!("creating {}: {e}", parent.display())))?;
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db("opening the read models"))?;
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db("reading the version"))?;
+        if found > META_VERSION {
+            return Err(Error::SchemaTooNew {
+                path: path.display().to_string(),
+                found,
+                supported: META_VERSION,
+            });
+        }
+        // Read models can always be rebuilt from the events, so commits need
+        // not be synced (NORMAL): a crash may lose the last batches, but never
+        // splits rows from their checkpoint, and the projector redoes them.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
+        )
+        .map_err(db("configuring the read models"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db("setting the busy timeout"))?;
+        conn.set_prepared_statement_cache_capacity(256);
+        conn.execute_batch(META_SCHEMA)
+            .map_err(db("creating the checkpoint table"))?;
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .and_then(|()| conn.pragma_update(None, "user_version", META_VERSION))
+            .map_err(db("marking the read models"))?;
+
+        let mut database = ReadModelDb {
+            conn,
+            checkpoints: Vec::new(),
+            projectors,
+            statements: Vec::new(),
+        };
+        for projector in database.projectors.clone().iter() {
+            let position = database.prepare(projector.as_ref())?;
+            database.checkpoints.push(position);
+        }
+        Ok(database)
+    }
+
+    /// Makes sure the projector's tables exist at its version; returns its checkpoint.
+    fn prepare(&mut self, projector: &dyn Projector) -> Result<Position> {
+        let stored: Option<(i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT version, position FROM projections WHERE name = ?1",
+                [projector.name()],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(db("reading a checkpoint"))?;
+        match stored {
+            Some((version, position)) if version == i64::from(projector.version()) => {
+                Ok(Position(position as u64))
+            }
+            stored => {
+                if let Some((version, _)) = stored {
+                    tracing::warn!(
+                        projector = projector.name(),
+                        from = version,
+                        to = projector.version(),
+                        "read model changed shape: rebuilding it from the start"
+                    );
+                }
+                let tx = self.conn.transaction().map_err(db("starting a schema change"))?;
+                for table in projector.tables().iter().rev() {
+                    tx.execute_batch(&format!("DROP TABLE IF EXISTS \"{table}\""))
+                        .map_err(db("dropping an old table"))?;
+                }
+                tx.execute_batch(projector.schema())
+                    .map_err(db("creating read-model tables"))?;
+                tx.execute(
+                    "INSERT INTO projections (name, version, position, updated_at) VALUES (?1, ?2, 0, ?3) \
+                     ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = 0, \
+                     updated_at = excluded.updated_at",
+                    params![
+                        projector.name(),
+                        projector.version(),
+                        chrono::Utc::now().timestamp_micros()
+                    ],
+                )
+                .map_err(db("resetting a checkpoint"))?;
+                tx.commit().map_err(db("committing a schema change"))?;
+                Ok(Position::START)
+            }
+        }
+    }
+
+    /// The projectors, in checkpoint order.
+    pub fn projectors(&self) -> &[Arc<dyn Projector>] {
+        &self.projectors
+    }
+
+    /// Each projector's checkpoint.
+    pub fn checkpoints(&self) -> HashMap<&'static str, Position> {
+        self.projectors
+            .iter()
+            .map(|p| p.name())
+            .zip(self.checkpoints.iter().copied())
+            .collect()
+    }
+
+    /// The lowest checkpoint: every read model has taken every event up to it.
+    pub fn position(&self) -> Position {
+        self.checkpoints.iter().copied().min().unwrap_or(Position::START)
+    }
+
+    /// Folds `events` (consecutive in `$all`, ascending) into every read
+    /// model that has not taken them yet, moving the checkpoints in the
+    /// same transaction. If an event cannot be read, everything before it
+    /// is committed and the error names it; nothing after it is applied.
+    pub fn apply(&mut self, events: &[RecordedEvent]) -> Result<Applied> {
+        let Some(last) = events.last() else {
+            return Ok(Applied {
+                position: self.position(),
+            });
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("starting a projection batch"))?;
+        let mut reached = self.checkpoints.clone();
+        let mut failure = None;
+        'events: for event in events {
+            let wanted: Vec<usize> = (0..self.projectors.len())
+                .filter(|&i| event.position > reached[i])
+                .collect();
+            let readers: Vec<usize> = wanted
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    self.projectors[i]
+                        .event_types()
+                        .contains(&event.event_type.as_str())
+                })
+                .collect();
+            if !readers.is_empty() {
+                let decoded = match codec::decode(&event.event_type, event.schema_version, &event.payload) {
+                    Ok(decoded) => decoded,
+                    Err(error) => {
+                        failure = Some(undecodable(
+                            self.projectors[readers[0]].name(),
+                            event,
+                            error.to_string(),
+                        ));
+                        break 'events;
+                    }
+                };
+                for &i in &readers {
+                    self.statements.clear();
+                    if let Err(error) = self.projectors[i].project(event, &decoded, &mut self.statements) {
+                        failure = Some(undecodable(self.projectors[i].name(), event, error.0));
+                        break 'events;
+                    }
+                    for statement in &self.statements {
+                        let mut prepared = tx
+                            .prepare_cached(statement.sql)
+                            .map_err(db("preparing a projection"))?;
+                        prepared
+                            .execute(rusqlite::params_from_iter(statement.params.iter()))
+                            .map_err(db("applying a projection"))?;
+                    }
+                }
+            }
+            for i in wanted {
+                reached[i] = event.position;
+            }
+        }
+        let now = chrono::Utc::now().timestamp_micros();
+        for (i, projector) in self.projectors.iter().enumerate() {
+            if reached[i] != self.checkpoints[i] {
+                tx.execute(
+                    "UPDATE projections SET position = ?2, updated_at = ?3 WHERE name = ?1",
+                    params![projector.name(), reached[i].0 as i64, now],
+                )
+                .map_err(db("moving a checkpoint"))?;
+            }
+        }
+        tx.commit().map_err(db("committing a projection batch"))?;
+        self.checkpoints = reached;
+        match failure {
+            Some(error) => Err(error),
+            None => {
+                debug_assert!(self.position() >= last.position);
+                Ok(Applied {
+                    position: self.position(),
+                })
+            }
+        }
+    }
+
+    /// SHA-256 over every row of the projector's tables, in a canonical
+    /// order: two databases with the same rows give the same digest.
+    pub fn digest(&self, projector: &str) -> Result<[u8; 32]> {
+        let projector = self
+            .projectors
+            .iter()
+            .find(|p| p.name() == projector)
+            .ok_or_else(|| Error::InvalidArgument {
+                field: "projector",
+                reason: format!("no projector {projector}"),
+            })?;
+        digest_tables(&self.conn, "main", projector.tables())
+    }
+
+    /// Replaces the tables of every projector with those of the rebuilt
+    /// database at `rebuilt`, and takes over its checkpoints, in one
+    /// transaction: readers see the old rows until it commits, then the new.
+    pub fn swap_in(&mut self, rebuilt: &Path) -> Result<()> {
+        let path = rebuilt.to_str().ok_or_else(|| Error::InvalidArgument {
+            field: "path",
+            reason: "not UTF-8".to_owned(),
+        })?;
+        self.conn
+            .execute("ATTACH DATABASE ?1 AS rebuilt", [path])
+            .map_err(db("attaching the rebuilt read models"))?;
+        let result = (|| -> Result<Vec<Position>> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db("starting the swap"))?;
+            let mut checkpoints = Vec::new();
+            for projector in self.projectors.iter() {
+                for table in projector.tables() {
+                    tx.execute_batch(&format!(
+                        "DELETE FROM main.\"{table}\"; INSERT INTO main.\"{table}\" SELECT * FROM rebuilt.\"{table}\";"
+                    ))
+                    .map_err(db("copying a rebuilt table"))?;
+                }
+                let position: i64 = tx
+                    .query_row(
+                        "SELECT position FROM rebuilt.projections WHERE name = ?1",
+                        [projector.name()],
+                        |r| r.get(0),
+                    )
+                    .map_err(db("reading a rebuilt checkpoint"))?;
+                tx.execute(
+                    "UPDATE main.projections SET position = ?2, updated_at = ?3 WHERE name = ?1",
+                    params![projector.name(), position, chrono::Utc::now().timestamp_micros()],
+                )
+                .map_err(db("taking over a checkpoint"))?;
+                checkpoints.push(Position(position as u64));
+            }
+            tx.commit().map_err(db("committing the swap"))?;
+            Ok(checkpoints)
+        })();
+        self.conn
+            .execute_batch("DETACH DATABASE rebuilt")
+            .map_err(db("detaching the rebuilt read models"))?;
+        self.checkpoints = result?;
+        Ok(())
+    }
+}
+
+fn undecodable(projector: &'static str, event: &RecordedEvent, reason: String) -> Error {
+    Error::Undecodable {
+        projector,
+        position: event.position,
+        event_type: event.event_type.clone(),
+        reason,
+    }
+}
+
+/// Hashes every row of `tables` in `schema`, ordered by all columns.
+pub(crate) fn digest_tables(conn: &Connection, schema: &str, tables: &[&str]) -> Result<[u8; 32]> {
+    let mut hasher = Sha256::new();
+    for table in tables {
+        let columns: i64 = conn
+            .query_row(
+                &format!("SELECT count(*) FROM pragma_table_info('{table}', '{schema}')"),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db("reading a table's columns"))?;
+        let order: Vec<String> = (1..=columns).map(|c| c.to_string()).collect();
+        let sql = format!("SELECT * FROM {schema}.\"{table}\" ORDER BY {}", order.join(", "));
+        let mut statement = conn.prepare(&sql).map_err(db("preparing a digest"))?;
+        let mut rows = statement.query([]).map_err(db("reading rows for a digest"))?;
+        hasher.update(table.as_bytes());
+        while let Some(row) = rows.next().map_err(db("reading a row for a digest"))? {
+            for column in 0..columns as usize {
+                use rusqlite::types::ValueRef;
+                match row.get_ref(column).map_err(db("reading a value for a digest"))? {
+                    ValueRef::Null => hasher.update([0]),
+                    ValueRef::Integer(i) => {
+                        hasher.update([1]);
+                        hasher.update(i.to_be_bytes());
+                    }
+                    ValueRef::Real(r) => {
+                        hasher.update([2]);
+                        hasher.update(r.to_bits().to_be_bytes());
+                    }
+                    ValueRef::Text(t) | ValueRef::Blob(t) => {
+                        hasher.update([3]);
+                        hasher.update((t.len() as u64).to_be_bytes());
+                        hasher.update(t);
+                    }
+                }
+            }
+        }
+    }
+    Ok(hasher.finalize().into())
+}

@@ -1,0 +1,28 @@
+//! Read models folded from Palaver's events (the query side of CQRS), kept
+//! as plain SQL tables that analytics consumers can read with any SQL tool.
+//!
+//! - [`projector`]: the [`Projector`] trait; a projector is pure and turns
+//!   an event into [`sql::Statement`]s.
+//! - [`database`]: a read-model SQLite file; folds batches of events and
+//!   moves each projector's checkpoint in the same transaction (exactly
+//!   once across crashes), digests tables, swaps rebuilt tables in.
+//! - [`runner`]: [`Projections`], the live loop following `$all`, with
+//!   read-your-writes waits, lag and rebuild.
+//! - [`models`]: Palaver's read models (inbox, timeline, window, contacts);
+//!   [`queries`] reads them.
+//! - [`rebuild`]: replay of history into a fresh file, to a point in time
+//!   or position if asked (audits).
+
+pub mod database;
+mod error;
+pub mod models;
+pub mod projector;
+pub mod queries;
+pub mod rebuild;
+pub mod runner;
+pub mod sql;
+
+pub use database::ReadModelDb;
+pub use error::{Error, Result};
+pub use projector::{ProjectError, Projector};
+pub use runner::{Lag, Projections, Status};

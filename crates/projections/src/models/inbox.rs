@@ -1,0 +1,143 @@
+//! The inbox: one row per conversation, with what a teammate scans a list
+//! for (status, assignee, last message, unread count, waiting since).
+
+use palaver_domain::{
+    codec::{DomainEvent, event_types as t},
+    conversation::ConversationEvent,
+    thread::{ConversationOrigin, ThreadEvent},
+};
+use palaver_store::RecordedEvent;
+
+use super::summary;
+use crate::{ProjectError, Projector, sql::Statement, stmt};
+
+/// The inbox projector.
+#[derive(Debug, Default)]
+pub struct InboxProjector;
+
+fn origin_name(origin: ConversationOrigin) -> &'static str {
+    match origin {
+        ConversationOrigin::Inbound => "inbound",
+        ConversationOrigin::Inbox => "inbox",
+        ConversationOrigin::Campaign => "campaign",
+        ConversationOrigin::WhatsAppSwitch => "whatsapp_switch",
+    }
+}
+
+impl Projector for InboxProjector {
+    fn name(&self) -> &'static str {
+        "inbox"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn schema(&self) -> &'static str {
+        include_str!("sql/inbox.sql")
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        &["inbox", "inbox_threads"]
+    }
+    fn event_types(&self) -> &'static [&'static str] {
+        &[
+            t::THREAD_STARTED,
+            t::CONVERSATION_STARTED,
+            t::MESSAGE_RECEIVED,
+            t::OUTBOUND_MESSAGE_QUEUED,
+            t::CONVERSATION_ASSIGNED,
+            t::CONVERSATION_SNOOZED,
+            t::CONVERSATION_UNSNOOZED,
+            t::CONVERSATION_CLOSED,
+            t::CONVERSATION_REOPENED,
+        ]
+    }
+
+    fn project(
+        &self,
+        _: &RecordedEvent,
+        event: &DomainEvent,
+        out: &mut Vec<Statement>,
+    ) -> Result<(), ProjectError> {
+        let event = match event {
+            DomainEvent::Thread(ThreadEvent::Started {
+                thread_id, identity, ..
+            }) => {
+                out.push(stmt!(
+                    "INSERT INTO inbox_threads (thread_id, workspace_id) VALUES (?1, ?2) \
+                     ON CONFLICT (thread_id) DO NOTHING",
+                    thread_id.to_string(),
+                    identity.workspace_id.to_string(),
+                ));
+                return Ok(());
+            }
+            DomainEvent::Conversation(event) => event,
+            _ => return Ok(()),
+        };
+        match event {
+            ConversationEvent::Started { conversation_id, thread_id, contact_id, origin, at } => out.push(stmt!(
+                "INSERT INTO inbox (conversation_id, workspace_id, thread_id, channel, contact_id, origin, status, \
+                 last_activity_at, started_at) \
+                 VALUES (?1, (SELECT workspace_id FROM inbox_threads WHERE thread_id = ?2), ?2, 'whatsapp', ?3, ?4, \
+                 'open', ?5, ?5) ON CONFLICT (conversation_id) DO NOTHING",
+                conversation_id.to_string(),
+                thread_id.to_string(),
+                contact_id.to_string(),
+                origin_name(*origin),
+                *at,
+            )),
+            ConversationEvent::MessageReceived { conversation_id, message, .. } => {
+                let summary = summary::inbound(&message.content);
+                // Out-of-order webhooks: only a newer message replaces the preview.
+                out.push(stmt!(
+                    "UPDATE inbox SET \
+                     last_message_preview = CASE WHEN ?2 >= last_activity_at THEN ?3 ELSE last_message_preview END, \
+                     last_message_kind = CASE WHEN ?2 >= last_activity_at THEN ?4 ELSE last_message_kind END, \
+                     last_message_direction = CASE WHEN ?2 >= last_activity_at THEN 'inbound' \
+                         ELSE last_message_direction END, \
+                     last_activity_at = MAX(last_activity_at, ?2), \
+                     unread_count = unread_count + 1, \
+                     waiting_since = COALESCE(MIN(waiting_since, ?2), ?2) \
+                     WHERE conversation_id = ?1",
+                    conversation_id.to_string(),
+                    message.sent_at,
+                    summary.preview,
+                    summary.kind,
+                ));
+            }
+            ConversationEvent::OutboundQueued { conversation_id, content, at, .. } => {
+                let summary = summary::outbound(content);
+                // A reply answers everything the customer said before it.
+                out.push(stmt!(
+                    "UPDATE inbox SET last_message_preview = ?3, last_message_kind = ?4, \
+                     last_message_direction = 'outbound', last_activity_at = MAX(last_activity_at, ?2), \
+                     unread_count = 0, waiting_since = NULL WHERE conversation_id = ?1",
+                    conversation_id.to_string(),
+                    *at,
+                    summary.preview,
+                    summary.kind,
+                ));
+            }
+            ConversationEvent::Assigned { conversation_id, assignee, .. } => out.push(stmt!(
+                "UPDATE inbox SET assignee = ?2 WHERE conversation_id = ?1",
+                conversation_id.to_string(),
+                assignee.as_ref().map(|a| a.to_string()),
+            )),
+            ConversationEvent::Snoozed { conversation_id, until, .. } => out.push(stmt!(
+                "UPDATE inbox SET status = 'snoozed', snoozed_until = ?2 WHERE conversation_id = ?1",
+                conversation_id.to_string(),
+                *until,
+            )),
+            ConversationEvent::Unsnoozed { conversation_id, .. } | ConversationEvent::Reopened { conversation_id, .. } => {
+                out.push(stmt!(
+                    "UPDATE inbox SET status = 'open', snoozed_until = NULL WHERE conversation_id = ?1",
+                    conversation_id.to_string(),
+                ))
+            }
+            ConversationEvent::Closed { conversation_id, .. } => out.push(stmt!(
+                "UPDATE inbox SET status = 'closed', snoozed_until = NULL WHERE conversation_id = ?1",
+                conversation_id.to_string(),
+            )),
+            ConversationEvent::OutboundAccepted { .. } | ConversationEvent::DeliveryStatusChanged { .. } => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,29 @@
+//! Palaver's read models: the inbox, conversation timelines, window state
+//! and contacts. Each is a [`Projector`](crate::Projector) over its own
+//! tables (`sql/*.sql` holds their schemas, documented column by column);
+//! [`crate::queries`] reads them.
+
+mod contacts;
+mod inbox;
+pub(crate) mod summary;
+mod timeline;
+mod window;
+
+use std::sync::Arc;
+
+pub use contacts::ContactsProjector;
+pub use inbox::InboxProjector;
+pub use timeline::TimelineProjector;
+pub use window::WindowProjector;
+
+use crate::Projector;
+
+/// Every read model Palaver keeps.
+pub fn all() -> Arc<[Arc<dyn Projector>]> {
+    Arc::from(vec![
+        Arc::new(InboxProjector) as Arc<dyn Projector>,
+        Arc::new(TimelineProjector),
+        Arc::new(WindowProjector),
+        Arc::new(ContactsProjector),
+    ])
+}
