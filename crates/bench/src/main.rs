@@ -9,6 +9,7 @@
 #![allow(clippy::print_stdout)] // printing figures is the point
 
 mod machine;
+mod rebuild;
 mod report;
 mod store;
 
@@ -35,6 +36,8 @@ struct Cli {
 enum Area {
     /// The embedded SQLite event store: appends, group commit, `$all` reads.
     Store(store::Options),
+    /// Rebuilding every read model from a realistic history.
+    Rebuild(rebuild::Options),
     /// Run every area and rewrite the report.
     Report {
         /// Where to write the report.
@@ -92,11 +95,17 @@ fn main() -> anyhow::Result<()> {
             Area::Store(options) => {
                 store::run(&cli.dir, &options, &mut Figures::default()).await?;
             }
+            Area::Rebuild(options) => {
+                rebuild::run(&cli.dir, &options, &mut Figures::default()).await?;
+            }
             Area::Report { out } => {
                 let mut sections = Vec::new();
                 let mut figures = Figures::default();
                 store::run(&cli.dir, &store::Options::default(), &mut figures).await?;
                 sections.push(("store", figures));
+                let mut figures = Figures::default();
+                rebuild::run(&cli.dir, &rebuild::Options::default(), &mut figures).await?;
+                sections.push(("rebuild", figures));
                 report::write(&out, &cli.dir, &sections)?;
                 println!("wrote {}", out.display());
             }

@@ -10,6 +10,7 @@ fn target(name: &str) -> &'static str {
         "append_64_writers_events_per_s" => ">= 30,000",
         "append_batch100_1_writer_events_per_s" | "append_batch100_8_writers_events_per_s" => ">= 150,000",
         "read_all_events_per_s" => ">= 1,000,000",
+        "rebuild_events_per_s" => ">= 100,000",
         _ => "",
     }
 }

@@ -53,6 +53,17 @@ impl ReadModelDb {
     /// `projectors`. A projector whose stored version differs gets fresh,
     /// empty tables and starts again from the beginning of `$all`.
     pub fn open(path: &Path, projectors: Arc<[Arc<dyn Projector>]>) -> Result<Self> {
+        Self::open_with(path, projectors, "NORMAL")
+    }
+
+    /// Like [`ReadModelDb::open`], for a file that is only worth anything once
+    /// it is complete (a rebuild or a replay): commits are not synced at all,
+    /// which speeds replays up. A crash leaves a file to throw away.
+    pub fn open_scratch(path: &Path, projectors: Arc<[Arc<dyn Projector>]>) -> Result<Self> {
+        Self::open_with(path, projectors, "OFF")
+    }
+
+    fn open_with(path: &Path, projectors: Arc<[Arc<dyn Projector>]>, synchronous: &str) -> Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| Error::Stopped(format!("creating {}: {e}", parent.display())))?;
@@ -77,10 +88,9 @@ impl ReadModelDb {
         // Read models can always be rebuilt from the events, so commits need
         // not be synced (NORMAL): a crash may lose the last batches, but never
         // splits rows from their checkpoint, and the projector redoes them.
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
-        )
-        .map_err(db("configuring the read models"))?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA cache_size = -16384;")
+            .and_then(|()| conn.pragma_update(None, "synchronous", synchronous))
+            .map_err(db("configuring the read models"))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db("setting the busy timeout"))?;
         conn.set_prepared_statement_cache_capacity(256);
@@ -149,6 +159,15 @@ impl ReadModelDb {
                 Ok(Position::START)
             }
         }
+    }
+
+    /// Makes everything committed durable: a checkpoint of the WAL into the
+    /// file with a sync, and syncs from now on (for a finished scratch file).
+    pub fn sync(&self) -> Result<()> {
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .and_then(|()| self.conn.query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(())))
+            .map_err(db("syncing the read models"))
     }
 
     /// The projectors, in checkpoint order.

@@ -69,8 +69,10 @@ pub async fn replay(
             reason: format!("{} already exists; a replay writes a new file", path.display()),
         });
     }
-    let db = ReadModelDb::open(path, projectors)?;
+    let db = ReadModelDb::open_scratch(path, projectors)?;
     let (db, _) = catch_up(store.as_ref(), db, until, progress).await?;
+    // Complete now: from here on it is worth keeping.
+    db.sync()?;
     Ok(db)
 }
 

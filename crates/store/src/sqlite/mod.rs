@@ -91,8 +91,6 @@ impl SqliteStore {
         let version = schema::check_compatible(&conn, &path)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
-            // 64 MiB of page cache keeps the indexes' hot pages in memory.
-            .and_then(|()| conn.pragma_update(None, "cache_size", -65_536))
             .map_err(sql_error("configuring the database"))?;
         schema::migrate(&mut conn, version)?;
 
@@ -115,7 +113,7 @@ impl SqliteStore {
         checkpointer_conn
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(sql_error("setting the busy timeout"))?;
-        let (nudge, nudges) = std::sync::mpsc::sync_channel(1);
+        let (nudge, nudges) = std::sync::mpsc::channel();
         let checkpointer = std::thread::Builder::new()
             .name("palaver-store-checkpointer".to_owned())
             .spawn(move || writer::checkpoint(checkpointer_conn, nudges))

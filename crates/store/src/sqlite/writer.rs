@@ -28,12 +28,13 @@ pub(super) struct Job {
 }
 
 /// Runs until every sender is dropped, then returns (closing the connection).
-/// After each commit it nudges `checkpoints`, the checkpointer thread.
+/// After each commit it tells `checkpoints`, the checkpointer thread, how
+/// many bytes of events went into the WAL.
 pub(super) fn run(
     mut conn: Connection,
     mut jobs: mpsc::Receiver<Job>,
     head: watch::Sender<Position>,
-    checkpoints: std::sync::mpsc::SyncSender<()>,
+    checkpoints: std::sync::mpsc::Sender<u64>,
     mut next_position: u64,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
@@ -55,8 +56,17 @@ pub(super) fn run(
             }
             moved
         });
-        // A full channel means a nudge is already pending: enough.
-        let _ = checkpoints.try_send(());
+        let written: u64 = group
+            .iter()
+            .zip(&results)
+            .filter(|(_, result)| result.is_ok())
+            .flat_map(|(job, _)| &job.request.events)
+            .map(|event| event.size() as u64 + ROW_OVERHEAD)
+            .sum();
+        if written > 0 {
+            // Only fails once the checkpointer is gone, at shutdown.
+            let _ = checkpoints.send(written);
+        }
         for (job, result) in group.drain(..).zip(results) {
             // A caller that gave up waiting is no reason to stop.
             let _ = job.reply.send(result);
@@ -189,20 +199,52 @@ impl AppendTarget for Target<'_> {
     }
 }
 
+/// Bytes an event row and its index entries take beyond its payload, type
+/// and actor: enough to estimate the WAL's growth.
+const ROW_OVERHEAD: u64 = 160;
+/// WAL growth that triggers a checkpoint: about SQLite's own default of
+/// 1000 pages.
+const CHECKPOINT_BYTES: u64 = 4 * 1024 * 1024;
+/// Quiet time after which whatever is in the WAL is checkpointed.
+const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Copies committed WAL frames into the database file off the append path.
 ///
 /// SQLite would otherwise checkpoint inside whichever commit crosses the
 /// WAL size threshold, stalling that commit (and every append grouped into
-/// it) for the copy and an extra fsync. A PASSIVE checkpoint never blocks
-/// the writer or readers; the writer restarts the WAL from its beginning by
-/// itself once a checkpoint has caught up. Returns when the writer is gone.
-pub(super) fn checkpoint(conn: Connection, nudges: std::sync::mpsc::Receiver<()>) {
-    while nudges.recv().is_ok() {
-        // Let a burst of commits pass before copying their frames.
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        while nudges.try_recv().is_ok() {}
+/// it) for the copy and an extra fsync. This thread checkpoints once about
+/// [`CHECKPOINT_BYTES`] have been written, or after [`CHECKPOINT_IDLE`] of
+/// quiet; a PASSIVE checkpoint never blocks the writer or readers, and the
+/// writer restarts the WAL from its beginning by itself once a checkpoint
+/// has caught up. Returns when the writer is gone.
+pub(super) fn checkpoint(conn: Connection, written: std::sync::mpsc::Receiver<u64>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let run = || {
         if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(%error, "checkpointing the event store WAL");
+        }
+    };
+    let mut pending = 0u64;
+    loop {
+        match written.recv_timeout(CHECKPOINT_IDLE) {
+            Ok(bytes) => {
+                pending += bytes;
+                if pending >= CHECKPOINT_BYTES {
+                    run();
+                    pending = 0;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) if pending > 0 => {
+                run();
+                pending = 0;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                if pending > 0 {
+                    run();
+                }
+                return;
+            }
         }
     }
 }
