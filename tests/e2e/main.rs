@@ -1,5 +1,8 @@
 //! End-to-end tests: they start the real `palaver` binary on a temporary
-//! data folder and drive it as a user or an operator would.
+//! data folder and free ports, and drive it as a client, an operator or an
+//! auditor would.
 
+mod api;
+mod harness;
 mod projections;
 mod serve;

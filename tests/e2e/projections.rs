@@ -2,13 +2,7 @@
 
 use std::process::Command;
 
-fn palaver(data_dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_palaver"));
-    command
-        .env("PALAVER_DATA_DIR", data_dir)
-        .env("PALAVER_LOG", "warn");
-    command
-}
+use crate::harness::palaver;
 
 #[test]
 fn status_rebuild_and_replay_work_on_a_fresh_folder() {

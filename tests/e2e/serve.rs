@@ -2,18 +2,11 @@
 
 use std::{
     io::{BufRead, BufReader},
-    path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-fn palaver(data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_palaver"));
-    command
-        .env("PALAVER_DATA_DIR", data_dir)
-        .env("PALAVER_LOG", "info");
-    command
-}
+use crate::harness::palaver;
 
 #[test]
 fn serve_starts_on_an_empty_folder_and_stops_cleanly_on_sigterm() {

@@ -1816,3 +1816,38 @@ fn decode_switch(cx: Cx, bytes: &[u8]) -> Result<SwitchEvent, DecodeError> {
         }
     })
 }
+
+/// Conversions for messages the gRPC API carries too (settings, inbound
+/// content, template sends), so the API layer reads them by the same rules
+/// as stored events. Errors name the field that is wrong.
+pub mod api {
+    use palaver_proto::v1 as pb;
+
+    use super::{Cx, DecodeError, event_types as t};
+    use crate::{channel::ChannelSettings, message::InboundContent, templates::TemplateSend};
+
+    /// Channel settings from their protobuf form, validated.
+    pub fn channel_settings(settings: pb::ChannelSettings) -> Result<ChannelSettings, DecodeError> {
+        super::settings_from_pb(Cx(t::CHANNEL_SETTINGS_CHANGED), settings)
+    }
+
+    /// Channel settings in their protobuf form.
+    pub fn channel_settings_to_proto(settings: &ChannelSettings) -> pb::ChannelSettings {
+        super::settings_to_pb(settings)
+    }
+
+    /// Inbound content from its protobuf form; `None` is refused as missing.
+    pub fn inbound_content(content: Option<pb::InboundContent>) -> Result<InboundContent, DecodeError> {
+        super::inbound_from_pb(Cx(t::MESSAGE_RECEIVED), content)
+    }
+
+    /// A template send from its protobuf form.
+    pub fn template_send(send: pb::TemplateSend) -> TemplateSend {
+        super::template_send_from_pb(send)
+    }
+
+    /// A template send in its protobuf form.
+    pub fn template_send_to_proto(send: &TemplateSend) -> pb::TemplateSend {
+        super::template_send_to_pb(send)
+    }
+}

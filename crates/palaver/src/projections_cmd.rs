@@ -14,7 +14,7 @@ use palaver_projections::{
 };
 use palaver_store::{EventStore, Position};
 
-use crate::Global;
+use crate::config::Config;
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsCommand {
@@ -38,7 +38,7 @@ pub enum ProjectionsCommand {
     },
 }
 
-pub async fn run(global: &Global, command: ProjectionsCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(global: &Config, command: ProjectionsCommand) -> anyhow::Result<ExitCode> {
     let path = global.event_store_path();
     anyhow::ensure!(path.exists(), "no event store at {}", path.display());
     let store: Arc<dyn EventStore> = Arc::new(global.open_store()?);

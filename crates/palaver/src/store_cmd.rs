@@ -11,7 +11,7 @@ use palaver_store::{
     AllFilter, Direction, EventStore, Position, ReadFrom, RecordedEvent, StreamName, verify,
 };
 
-use crate::Global;
+use crate::config::Config;
 
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
@@ -37,7 +37,7 @@ pub enum StoreCommand {
     },
 }
 
-pub async fn run(global: &Global, command: StoreCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(global: &Config, command: StoreCommand) -> anyhow::Result<ExitCode> {
     let path = global.event_store_path();
     // An audit of a folder with no store is a mistake, not an empty history.
     anyhow::ensure!(path.exists(), "no event store at {}", path.display());

@@ -7,7 +7,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What can go wrong while projecting or querying.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// A projector met an event it cannot read. It stopped before the event
     /// and its checkpoint did not move past it. Upgrade Palaver (a newer

@@ -480,6 +480,19 @@ impl ReadModels {
         .await
     }
 
+    /// The workspace a stream belongs to, once the read models know it.
+    pub async fn stream_owner(&self, stream: &str) -> Result<Option<Uuid>> {
+        let stream = stream.to_owned();
+        self.read(move |conn| {
+            let owner: Option<String> = conn
+                .prepare_cached("SELECT workspace_id FROM stream_owners WHERE stream = ?1")
+                .and_then(|mut s| s.query_row([stream], |r| r.get(0)).optional())
+                .map_err(db("looking up a stream's owner"))?;
+            Ok(owner.and_then(|o| Uuid::parse_str(&o).ok()))
+        })
+        .await
+    }
+
     /// The workspace's contact (as it stands now) with this WhatsApp id.
     pub async fn contact_by_wa_id(&self, workspace_id: Uuid, wa_id: &str) -> Result<Option<ContactView>> {
         let wa_id = wa_id.to_owned();

@@ -12,7 +12,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in a store. Every variant that rejects input
 /// is raised before anything is written: a failed append stores nothing.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// The stream is not at the revision the caller expected: someone else
     /// appended first. Reload the stream, decide again, and retry.

@@ -29,7 +29,7 @@ impl Projector for InboxProjector {
         "inbox"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn schema(&self) -> &'static str {
         include_str!("sql/inbox.sql")
@@ -86,13 +86,18 @@ impl Projector for InboxProjector {
             )),
             ConversationEvent::MessageReceived { conversation_id, message, .. } => {
                 let summary = summary::inbound(&message.content);
-                // Out-of-order webhooks: only a newer message replaces the preview.
+                // Out-of-order webhooks: only a newer message replaces the
+                // preview. (WhatsApp's timestamp can precede the conversation's
+                // own start, which is when Palaver received the message.)
                 out.push(stmt!(
                     "UPDATE inbox SET \
-                     last_message_preview = CASE WHEN ?2 >= last_activity_at THEN ?3 ELSE last_message_preview END, \
-                     last_message_kind = CASE WHEN ?2 >= last_activity_at THEN ?4 ELSE last_message_kind END, \
-                     last_message_direction = CASE WHEN ?2 >= last_activity_at THEN 'inbound' \
+                     last_message_preview = CASE WHEN ?2 >= COALESCE(last_message_at, ?2) THEN ?3 \
+                         ELSE last_message_preview END, \
+                     last_message_kind = CASE WHEN ?2 >= COALESCE(last_message_at, ?2) THEN ?4 \
+                         ELSE last_message_kind END, \
+                     last_message_direction = CASE WHEN ?2 >= COALESCE(last_message_at, ?2) THEN 'inbound' \
                          ELSE last_message_direction END, \
+                     last_message_at = MAX(COALESCE(last_message_at, ?2), ?2), \
                      last_activity_at = MAX(last_activity_at, ?2), \
                      unread_count = unread_count + 1, \
                      waiting_since = COALESCE(MIN(waiting_since, ?2), ?2) \
@@ -108,7 +113,8 @@ impl Projector for InboxProjector {
                 // A reply answers everything the customer said before it.
                 out.push(stmt!(
                     "UPDATE inbox SET last_message_preview = ?3, last_message_kind = ?4, \
-                     last_message_direction = 'outbound', last_activity_at = MAX(last_activity_at, ?2), \
+                     last_message_direction = 'outbound', last_message_at = MAX(COALESCE(last_message_at, ?2), ?2), \
+                     last_activity_at = MAX(last_activity_at, ?2), \
                      unread_count = 0, waiting_since = NULL WHERE conversation_id = ?1",
                     conversation_id.to_string(),
                     *at,

@@ -1,10 +1,11 @@
-//! Palaver's read models: the inbox, conversation timelines, window state
-//! and contacts. Each is a [`Projector`](crate::Projector) over its own
+//! Palaver's read models: the inbox, conversation timelines, window state,
+//! contacts, and the workspace owning each stream. Each is a [`Projector`](crate::Projector) over its own
 //! tables (`sql/*.sql` holds their schemas, documented column by column);
 //! [`crate::queries`] reads them.
 
 mod contacts;
 mod inbox;
+mod owners;
 pub(crate) mod summary;
 mod timeline;
 mod window;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 pub use contacts::ContactsProjector;
 pub use inbox::InboxProjector;
+pub use owners::OwnersProjector;
 pub use timeline::TimelineProjector;
 pub use window::WindowProjector;
 
@@ -25,5 +27,6 @@ pub fn all() -> Arc<[Arc<dyn Projector>]> {
         Arc::new(TimelineProjector),
         Arc::new(WindowProjector),
         Arc::new(ContactsProjector),
+        Arc::new(OwnersProjector),
     ])
 }

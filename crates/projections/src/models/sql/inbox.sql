@@ -14,6 +14,7 @@ CREATE TABLE inbox (
     last_message_preview    TEXT,
     last_message_kind       TEXT,
     last_message_direction  TEXT,             -- inbound, outbound
+    last_message_at         INTEGER,          -- when the last message was sent, µs
     last_activity_at        INTEGER NOT NULL, -- µs since 1970 UTC
     unread_count            INTEGER NOT NULL DEFAULT 0, -- customer messages since our last reply
     waiting_since           INTEGER,          -- oldest unanswered customer message, µs

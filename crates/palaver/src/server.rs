@@ -1,0 +1,184 @@
+//! `palaver serve`: wires the store, the read models, the application, gRPC
+//! and HTTP together, and takes them down in order on SIGINT/SIGTERM.
+
+use std::{process::ExitCode, sync::Arc, time::Duration};
+
+use palaver_api::{ApiOptions, Tokens};
+use palaver_app::{App, Clock, ManualClock, SystemClock};
+use palaver_projections::{Projections, ReadModelDb, Status, models, queries::ReadModels};
+use palaver_store::EventStore;
+use tokio::sync::watch;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use crate::{
+    config::Config,
+    http,
+    metrics::{GrpcMetricsLayer, MeteredStore, Metrics},
+};
+
+/// How long shutdown waits for the projection loop to finish its batch.
+const PROJECTION_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for calls in flight (and for clients to
+/// acknowledge the end of their connections) before it closes anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub async fn serve(config: &Config) -> anyhow::Result<ExitCode> {
+    // Installed first, so a signal during startup is not lost.
+    let signal = shutdown_signal();
+    let metrics = Metrics::default();
+
+    let store = config.open_store()?;
+    let head = store.head().await?;
+    tracing::info!(store = %store.path().display(), %head, "event store open");
+    let store: Arc<dyn EventStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
+
+    let (tokens, created) = Tokens::load_or_create(&config.tokens_path(), &config.first_token_path())?;
+    if let Some(path) = created {
+        // Never the token itself: only where to find it.
+        tracing::warn!(
+            token_file = %path.display(),
+            "no API tokens were configured: created an admin token for every workspace; \
+             it is in this file, readable by its owner only"
+        );
+    }
+
+    let read_models = ReadModelDb::open(&config.read_models_path(), models::all())?;
+    let (stop, stopped) = watch::channel(false);
+    let projections = Projections::start(
+        Arc::clone(&store),
+        read_models,
+        config.read_models_path(),
+        wait_for(stopped.clone()),
+    );
+
+    let manual_clock = config.unsafe_test_clock.then(|| {
+        tracing::warn!(
+            "unsafe_test_clock is on: clients can set this server's clock; never do this in production"
+        );
+        Arc::new(ManualClock::new(chrono::Utc::now()))
+    });
+    let clock: Arc<dyn Clock> = match &manual_clock {
+        Some(clock) => clock.clone(),
+        None => Arc::new(SystemClock),
+    };
+    let app = App::new(
+        Arc::clone(&store),
+        projections.clone(),
+        ReadModels::open(config.read_models_path()),
+        clock,
+    )
+    .with_read_timeout(Duration::from_millis(config.read_your_writes_timeout_ms));
+
+    let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding gRPC to {}: {e}", config.grpc_addr))?;
+    let http_listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding HTTP to {}: {e}", config.http_addr))?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(palaver_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let options = ApiOptions {
+        query_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
+        shutdown: stopped.clone(),
+        test_clock: manual_clock,
+    };
+    let mut builder = Server::builder();
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        let identity = Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?);
+        builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
+        tracing::info!(cert = %cert.display(), "gRPC over TLS");
+    }
+    let grpc = builder
+        .layer(GrpcMetricsLayer(metrics.clone()))
+        .add_routes(palaver_api::routes(app, tokens, options))
+        .add_service(health_service)
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+            wait_for(stopped.clone()),
+        );
+    let grpc = tokio::spawn(grpc);
+    let http = tokio::spawn(http::serve(
+        http_listener,
+        projections.clone(),
+        metrics,
+        head,
+        wait_for(stopped.clone()),
+    ));
+
+    tracing::info!(grpc = %grpc_addr, http = %http_addr, "listening; waiting for SIGINT or SIGTERM");
+    signal.await;
+    tracing::info!("shutting down: no new calls; finishing the ones in flight");
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        let grpc = grpc.await;
+        let http = http.await;
+        (grpc, http)
+    })
+    .await;
+    match drained {
+        Ok((grpc, http)) => {
+            grpc??;
+            http??;
+        }
+        Err(_) => tracing::warn!(
+            timeout = ?DRAIN_TIMEOUT,
+            "calls or connections were still open after the drain timeout; closing them"
+        ),
+    }
+    // The projection loop finishes its batch; the store closes (its queued
+    // appends committed) when the last handle is dropped.
+    let _ = tokio::time::timeout(PROJECTION_STOP_TIMEOUT, async {
+        let mut status = projections.status();
+        while status == Status::Running {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            status = projections.status();
+        }
+    })
+    .await;
+    drop(projections);
+    drop(store);
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves once `stop` turns true.
+async fn wait_for(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when
+/// this is called, not when it is first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    let interrupt = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        let terminate = async {
+            match terminate {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = interrupt => {}
+            () = terminate => {}
+        }
+    }
+}
