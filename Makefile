@@ -36,6 +36,7 @@ fmt:
 	$(CARGO) fmt --all
 
 bench:
+	$(CARGO) build --release -p palaver
 	$(CARGO) run --release -p palaver-bench -- report --out docs/benchmarks.md
 
 clean:

@@ -8,6 +8,7 @@
 
 #![allow(clippy::print_stdout)] // printing figures is the point
 
+mod grpc;
 mod machine;
 mod rebuild;
 mod report;
@@ -36,6 +37,9 @@ struct Cli {
 enum Area {
     /// The embedded SQLite event store: appends, group commit, `$all` reads.
     Store(store::Options),
+    /// gRPC commands and queries against `palaver serve` (build it first:
+    /// `cargo build --release -p palaver`).
+    Grpc(grpc::Options),
     /// Rebuilding every read model from a realistic history.
     Rebuild(rebuild::Options),
     /// Run every area and rewrite the report.
@@ -95,6 +99,9 @@ fn main() -> anyhow::Result<()> {
             Area::Store(options) => {
                 store::run(&cli.dir, &options, &mut Figures::default()).await?;
             }
+            Area::Grpc(options) => {
+                grpc::run(&cli.dir, &options, &mut Figures::default()).await?;
+            }
             Area::Rebuild(options) => {
                 rebuild::run(&cli.dir, &options, &mut Figures::default()).await?;
             }
@@ -106,6 +113,9 @@ fn main() -> anyhow::Result<()> {
                 let mut figures = Figures::default();
                 rebuild::run(&cli.dir, &rebuild::Options::default(), &mut figures).await?;
                 sections.push(("rebuild", figures));
+                let mut figures = Figures::default();
+                grpc::run(&cli.dir, &grpc::Options::default(), &mut figures).await?;
+                sections.push(("grpc", figures));
                 report::write(&out, &cli.dir, &sections)?;
                 println!("wrote {}", out.display());
             }

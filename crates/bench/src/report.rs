@@ -11,6 +11,9 @@ fn target(name: &str) -> &'static str {
         "append_batch100_1_writer_events_per_s" | "append_batch100_8_writers_events_per_s" => ">= 150,000",
         "read_all_events_per_s" => ">= 1,000,000",
         "rebuild_events_per_s" => ">= 100,000",
+        "grpc_send_reply_per_s" => ">= 10,000",
+        "grpc_send_reply_p99" => "< 10 ms",
+        "grpc_inbox_per_s" => ">= 20,000",
         _ => "",
     }
 }

@@ -1,0 +1,227 @@
+//! `palaver-bench grpc`: a load generator against `palaver serve` on the
+//! embedded store, over gRPC with a tonic client.
+//!
+//! It starts the release `palaver` binary on a fresh data folder and free
+//! ports, connects a number, makes one conversation per stream from an
+//! inbound message, then:
+//! - `grpc_send_reply_*`: 32 concurrent streams send text replies, each to
+//!   its own conversation, for `--seconds`; every reply is a full command
+//!   (load, decide, durable append);
+//! - `grpc_inbox_*`: 32 concurrent streams list the inbox (50 rows);
+//! - `grpc_server_peak_memory`: the server's peak resident set (VmHWM).
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use clap::Args;
+use hdrhistogram::Histogram;
+use palaver_proto::{prost_types::Timestamp, v1 as pb};
+use tonic::{Request, Status, service::Interceptor, transport::Channel};
+
+use crate::Figures;
+
+#[derive(Debug, Args)]
+pub struct Options {
+    /// Concurrent request streams.
+    #[arg(long, default_value_t = 32)]
+    streams: usize,
+    /// How long each phase runs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// The server binary.
+    #[arg(long, default_value = "target/release/palaver")]
+    server: PathBuf,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { streams: 32, seconds: 10, server: PathBuf::from("target/release/palaver") }
+    }
+}
+
+const WORKSPACE: &str = "0192f0e3-0000-7000-8000-0000000000be";
+
+#[derive(Clone)]
+struct Bearer(String);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let value = format!("Bearer {}", self.0).parse().map_err(|_| Status::internal("bad token"))?;
+        request.metadata_mut().insert("authorization", value);
+        Ok(request)
+    }
+}
+
+struct Server {
+    child: Child,
+    grpc: String,
+    token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(binary: &Path, data: &Path) -> anyhow::Result<Server> {
+    anyhow::ensure!(binary.exists(), "{} is missing: build it with `cargo build --release -p palaver`", binary.display());
+    let mut child = Command::new(binary)
+        .args(["serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log", "warn,palaver::server=info"])
+        .env("PALAVER_DATA_DIR", data)
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+    let mut lines = BufReader::new(stderr).lines();
+    let grpc = loop {
+        let line = lines.next().ok_or_else(|| anyhow::anyhow!("the server exited"))??;
+        if let Some(rest) = line.split("grpc=").nth(1) {
+            let addr: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '\u{1b}').collect();
+            break addr;
+        }
+    };
+    // Keep draining the server's log so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let token = std::fs::read_to_string(data.join("admin-token"))?.trim().to_owned();
+    Ok(Server { child, grpc: format!("http://{grpc}"), token })
+}
+
+fn command() -> Option<pb::CommandOptions> {
+    Some(pb::CommandOptions { workspace_id: WORKSPACE.to_owned(), ..Default::default() })
+}
+
+pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow::Result<()> {
+    let data = dir.join("grpc-data");
+    let _ = std::fs::remove_dir_all(&data);
+    let server = start(&options.server, &data)?;
+    let channel = Channel::from_shared(server.grpc.clone())?.connect().await?;
+    let bearer = Bearer(server.token.clone());
+    let mut channels = pb::channel_service_client::ChannelServiceClient::with_interceptor(channel.clone(), bearer.clone());
+    let mut conversations =
+        pb::conversation_service_client::ConversationServiceClient::with_interceptor(channel.clone(), bearer.clone());
+    channels
+        .connect_number(pb::ConnectNumberRequest {
+            options: command(),
+            phone_number_id: "bench-number".to_owned(),
+            display_phone_number: "+44 20 7946 0999".to_owned(),
+            business_account_id: "bench-waba".to_owned(),
+        })
+        .await?;
+    let now = chrono::Utc::now().timestamp();
+    let mut targets = Vec::new();
+    for i in 0..options.streams {
+        let received = conversations
+            .record_inbound_message(pb::RecordInboundMessageRequest {
+                options: command(),
+                phone_number_id: "bench-number".to_owned(),
+                wa_id: format!("4477009{i:05}"),
+                profile_name: format!("Customer {i}"),
+                wa_message_id: format!("wamid.bench.{i}"),
+                sent_at: Some(Timestamp { seconds: now, nanos: 0 }),
+                content: Some(pb::InboundContent {
+                    kind: Some(pb::inbound_content::Kind::Text(pb::TextContent { body: "Hello!".to_owned() })),
+                }),
+            })
+            .await?
+            .into_inner();
+        targets.push(received.conversation_id);
+    }
+
+    let duration = Duration::from_secs(options.seconds);
+    // Replies: each stream on its own conversation.
+    let (count, latency, elapsed) = load(options.streams, duration, {
+        let (channel, bearer, targets) = (channel.clone(), bearer.clone(), Arc::new(targets));
+        move |stream| {
+            let mut client = pb::conversation_service_client::ConversationServiceClient::with_interceptor(channel.clone(), bearer.clone());
+            let conversation_id = targets[stream].clone();
+            async move {
+                client
+                    .send_reply(pb::SendReplyRequest {
+                        options: command(),
+                        conversation_id,
+                        message_id: String::new(),
+                        reply: Some(pb::Reply { kind: Some(pb::reply::Kind::Text("Thanks, on it 👍".to_owned())) }),
+                    })
+                    .await
+                    .map(|_| ())
+            }
+        }
+    })
+    .await?;
+    figures.record("grpc_send_reply_per_s", count as f64 / elapsed, "commands/s");
+    figures.record("grpc_send_reply_p50", millis(&latency, 0.50), "ms");
+    figures.record("grpc_send_reply_p99", millis(&latency, 0.99), "ms");
+
+    let (count, latency, elapsed) = load(options.streams, duration, {
+        let (channel, bearer) = (channel.clone(), bearer.clone());
+        move |_| {
+            let mut client = pb::inbox_service_client::InboxServiceClient::with_interceptor(channel.clone(), bearer.clone());
+            async move {
+                client
+                    .list_inbox(pb::ListInboxRequest {
+                        options: Some(pb::QueryOptions { workspace_id: WORKSPACE.to_owned(), min_position: 0 }),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|_| ())
+            }
+        }
+    })
+    .await?;
+    figures.record("grpc_inbox_per_s", count as f64 / elapsed, "queries/s");
+    figures.record("grpc_inbox_p50", millis(&latency, 0.50), "ms");
+    figures.record("grpc_inbox_p99", millis(&latency, 0.99), "ms");
+
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))?;
+    if let Some(kb) = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+    {
+        figures.record("grpc_server_peak_memory", kb / 1024.0, "MiB");
+    }
+    Ok(())
+}
+
+/// Runs `streams` loops of `call` for `duration`; returns calls made, their
+/// latencies and the seconds it took.
+async fn load<F, Fut>(streams: usize, duration: Duration, call: F) -> anyhow::Result<(u64, Histogram<u64>, f64)>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), Status>> + Send,
+{
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for stream in 0..streams {
+        let call = call.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latency = Histogram::<u64>::new(3)?;
+            let mut count = 0u64;
+            while start.elapsed() < duration {
+                let began = Instant::now();
+                call(stream).await?;
+                latency.record(began.elapsed().as_micros() as u64)?;
+                count += 1;
+            }
+            anyhow::Ok((count, latency))
+        }));
+    }
+    let mut total = 0;
+    let mut latency = Histogram::<u64>::new(3)?;
+    for task in tasks {
+        let (count, histogram) = task.await??;
+        total += count;
+        latency.add(histogram)?;
+    }
+    Ok((total, latency, start.elapsed().as_secs_f64()))
+}
+
+fn millis(histogram: &Histogram<u64>, quantile: f64) -> f64 {
+    histogram.value_at_quantile(quantile) as f64 / 1000.0
+}
