@@ -18,7 +18,7 @@ use crate::{Error, Result, error::db};
 
 /// Most rows one inbox page may ask for.
 pub const MAX_PAGE: u32 = 500;
-const IDLE_READERS: usize = 8;
+const IDLE_READERS: usize = 64;
 
 /// Read-only access to a read-model database. Clones share a connection pool.
 #[derive(Clone, Debug)]

@@ -36,8 +36,9 @@ use crate::{
 
 /// How long a reader waits for a lock (only checkpoints take one briefly).
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-/// Idle read connections kept for reuse.
-const MAX_IDLE_READERS: usize = 8;
+/// Idle read connections kept for reuse: as many as concurrent readers
+/// under load, since a new connection starts with no prepared statements.
+const MAX_IDLE_READERS: usize = 64;
 /// Appends waiting for the writer before callers wait to enqueue.
 const QUEUE_DEPTH: usize = 4096;
 
@@ -197,6 +198,8 @@ fn open_reader(path: &Path) -> Result<Connection> {
     .map_err(sql_error("opening a reader"))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(sql_error("setting the busy timeout"))?;
+    // Room for every filter shape a subscriber uses, so none is parsed twice.
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
