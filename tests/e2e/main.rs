@@ -3,6 +3,8 @@
 //! auditor would.
 
 mod api;
+mod cli;
 mod harness;
 mod projections;
 mod serve;
+mod tls;

@@ -40,7 +40,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { streams: 32, seconds: 10, server: PathBuf::from("target/release/palaver") }
+        Options {
+            streams: 32,
+            seconds: 10,
+            server: PathBuf::from("target/release/palaver"),
+        }
     }
 }
 
@@ -51,7 +55,9 @@ struct Bearer(String);
 
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let value = format!("Bearer {}", self.0).parse().map_err(|_| Status::internal("bad token"))?;
+        let value = format!("Bearer {}", self.0)
+            .parse()
+            .map_err(|_| Status::internal("bad token"))?;
         request.metadata_mut().insert("authorization", value);
         Ok(request)
     }
@@ -71,29 +77,55 @@ impl Drop for Server {
 }
 
 fn start(binary: &Path, data: &Path) -> anyhow::Result<Server> {
-    anyhow::ensure!(binary.exists(), "{} is missing: build it with `cargo build --release -p palaver`", binary.display());
+    anyhow::ensure!(
+        binary.exists(),
+        "{} is missing: build it with `cargo build --release -p palaver`",
+        binary.display()
+    );
     let mut child = Command::new(binary)
-        .args(["serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log", "warn,palaver::server=info"])
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--log",
+            "warn,palaver::server=info",
+        ])
         .env("PALAVER_DATA_DIR", data)
         .stderr(Stdio::piped())
         .spawn()?;
     let stderr = child.stderr.take().ok_or_else(|| anyhow::anyhow!("no stderr"))?;
     let mut lines = BufReader::new(stderr).lines();
     let grpc = loop {
-        let line = lines.next().ok_or_else(|| anyhow::anyhow!("the server exited"))??;
+        let line = lines
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("the server exited"))??;
         if let Some(rest) = line.split("grpc=").nth(1) {
-            let addr: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '\u{1b}').collect();
+            let addr: String = rest
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '\u{1b}')
+                .collect();
             break addr;
         }
     };
     // Keep draining the server's log so it never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    let token = std::fs::read_to_string(data.join("admin-token"))?.trim().to_owned();
-    Ok(Server { child, grpc: format!("http://{grpc}"), token })
+    let token = std::fs::read_to_string(data.join("admin-token"))?
+        .trim()
+        .to_owned();
+    Ok(Server {
+        child,
+        grpc: format!("http://{grpc}"),
+        token,
+    })
 }
 
 fn command() -> Option<pb::CommandOptions> {
-    Some(pb::CommandOptions { workspace_id: WORKSPACE.to_owned(), ..Default::default() })
+    Some(pb::CommandOptions {
+        workspace_id: WORKSPACE.to_owned(),
+        ..Default::default()
+    })
 }
 
 pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow::Result<()> {
@@ -102,9 +134,12 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
     let server = start(&options.server, &data)?;
     let channel = Channel::from_shared(server.grpc.clone())?.connect().await?;
     let bearer = Bearer(server.token.clone());
-    let mut channels = pb::channel_service_client::ChannelServiceClient::with_interceptor(channel.clone(), bearer.clone());
-    let mut conversations =
-        pb::conversation_service_client::ConversationServiceClient::with_interceptor(channel.clone(), bearer.clone());
+    let mut channels =
+        pb::channel_service_client::ChannelServiceClient::with_interceptor(channel.clone(), bearer.clone());
+    let mut conversations = pb::conversation_service_client::ConversationServiceClient::with_interceptor(
+        channel.clone(),
+        bearer.clone(),
+    );
     channels
         .connect_number(pb::ConnectNumberRequest {
             options: command(),
@@ -123,9 +158,14 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
                 wa_id: format!("4477009{i:05}"),
                 profile_name: format!("Customer {i}"),
                 wa_message_id: format!("wamid.bench.{i}"),
-                sent_at: Some(Timestamp { seconds: now, nanos: 0 }),
+                sent_at: Some(Timestamp {
+                    seconds: now,
+                    nanos: 0,
+                }),
                 content: Some(pb::InboundContent {
-                    kind: Some(pb::inbound_content::Kind::Text(pb::TextContent { body: "Hello!".to_owned() })),
+                    kind: Some(pb::inbound_content::Kind::Text(pb::TextContent {
+                        body: "Hello!".to_owned(),
+                    })),
                 }),
             })
             .await?
@@ -138,7 +178,10 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
     let (count, latency, elapsed) = load(options.streams, duration, {
         let (channel, bearer, targets) = (channel.clone(), bearer.clone(), Arc::new(targets));
         move |stream| {
-            let mut client = pb::conversation_service_client::ConversationServiceClient::with_interceptor(channel.clone(), bearer.clone());
+            let mut client = pb::conversation_service_client::ConversationServiceClient::with_interceptor(
+                channel.clone(),
+                bearer.clone(),
+            );
             let conversation_id = targets[stream].clone();
             async move {
                 client
@@ -146,7 +189,9 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
                         options: command(),
                         conversation_id,
                         message_id: String::new(),
-                        reply: Some(pb::Reply { kind: Some(pb::reply::Kind::Text("Thanks, on it 👍".to_owned())) }),
+                        reply: Some(pb::Reply {
+                            kind: Some(pb::reply::Kind::Text("Thanks, on it 👍".to_owned())),
+                        }),
                     })
                     .await
                     .map(|_| ())
@@ -161,11 +206,17 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
     let (count, latency, elapsed) = load(options.streams, duration, {
         let (channel, bearer) = (channel.clone(), bearer.clone());
         move |_| {
-            let mut client = pb::inbox_service_client::InboxServiceClient::with_interceptor(channel.clone(), bearer.clone());
+            let mut client = pb::inbox_service_client::InboxServiceClient::with_interceptor(
+                channel.clone(),
+                bearer.clone(),
+            );
             async move {
                 client
                     .list_inbox(pb::ListInboxRequest {
-                        options: Some(pb::QueryOptions { workspace_id: WORKSPACE.to_owned(), min_position: 0 }),
+                        options: Some(pb::QueryOptions {
+                            workspace_id: WORKSPACE.to_owned(),
+                            min_position: 0,
+                        }),
                         ..Default::default()
                     })
                     .await
@@ -191,7 +242,11 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
 
 /// Runs `streams` loops of `call` for `duration`; returns calls made, their
 /// latencies and the seconds it took.
-async fn load<F, Fut>(streams: usize, duration: Duration, call: F) -> anyhow::Result<(u64, Histogram<u64>, f64)>
+async fn load<F, Fut>(
+    streams: usize,
+    duration: Duration,
+    call: F,
+) -> anyhow::Result<(u64, Histogram<u64>, f64)>
 where
     F: Fn(usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Result<(), Status>> + Send,
