@@ -2,10 +2,7 @@
 //! `PALAVER_…` environment variables, then command-line flags. Every
 //! setting has all four; `palaver serve --dump-config` prints the result.
 
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-};
+use std::{net::SocketAddr, path::PathBuf};
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -164,11 +161,6 @@ impl Config {
             max_event_bytes: self.max_event_bytes,
             ..palaver_store::Limits::default()
         }
-    }
-
-    #[allow(dead_code)]
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
     }
 }
 

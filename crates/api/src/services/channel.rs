@@ -16,8 +16,7 @@ use crate::{
     status::{app_status, invalid},
 };
 
-fn template(definition: pb::TemplateDefinition, index: usize) -> Result<SyncedTemplate, Status> {
-    let _ = index;
+fn template(definition: pb::TemplateDefinition) -> Result<SyncedTemplate, Status> {
     let category = match pb::TemplateCategory::try_from(definition.category) {
         Ok(pb::TemplateCategory::Marketing) => TemplateCategory::Marketing,
         Ok(pb::TemplateCategory::Utility) => TemplateCategory::Utility,
@@ -133,8 +132,7 @@ impl pb::channel_service_server::ChannelService for Api {
         let templates = request
             .templates
             .into_iter()
-            .enumerate()
-            .map(|(i, t)| template(t, i))
+            .map(template)
             .collect::<Result<_, _>>()?;
         let done = self
             .app
