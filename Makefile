@@ -22,8 +22,8 @@ run:
 
 test:
 ifeq ($(NEXTEST),yes)
-	$(CARGO) nextest run --workspace --no-fail-fast
 	$(CARGO) test --workspace --doc
+	$(CARGO) nextest run --workspace --no-fail-fast
 else
 	$(CARGO) test --workspace --no-fail-fast
 endif
