@@ -471,6 +471,14 @@ async fn a_token_never_reaches_another_workspace() {
     assert_eq!(status.code(), Code::Unauthenticated);
 }
 
+/// Customers `range` each write their first message to workspace A.
+async fn customers_write(c: &mut Clients, range: std::ops::Range<u32>) {
+    for i in range {
+        let wa_id = format!("44770090010{i}");
+        inbound(c, A, NUMBER_A, &wa_id, &format!("wamid.{i}"), "hello", T0).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_resumes_after_a_reconnect_without_gap_or_duplicate() {
     let server = Server::start();
@@ -480,18 +488,7 @@ async fn a_feed_resumes_after_a_reconnect_without_gap_or_duplicate() {
         .await
         .unwrap();
     setup(&mut c, A, NUMBER_A).await;
-    for i in 0..5 {
-        inbound(
-            &mut c,
-            A,
-            NUMBER_A,
-            &format!("44770090010{i}"),
-            &format!("wamid.{i}"),
-            "hello",
-            T0,
-        )
-        .await;
-    }
+    customers_write(&mut c, 0..5).await;
     let mut feed = c
         .events
         .subscribe(pb::SubscribeRequest {
@@ -507,18 +504,7 @@ async fn a_feed_resumes_after_a_reconnect_without_gap_or_duplicate() {
     }
     drop(feed);
     // More happens while the consumer is away.
-    for i in 5..8 {
-        inbound(
-            &mut c,
-            A,
-            NUMBER_A,
-            &format!("44770090010{i}"),
-            &format!("wamid.{i}"),
-            "hello",
-            T0,
-        )
-        .await;
-    }
+    customers_write(&mut c, 5..8).await;
     let mut resumed = c
         .events
         .subscribe(pb::SubscribeRequest {
