@@ -64,7 +64,7 @@ pub use idempotency::MAX_KEY_LEN;
 pub use inbound::Inbound;
 pub use switch::SwitchOffer;
 
-use repository::StreamLocks;
+use repository::{LoadCache, StreamLocks};
 
 /// How long a query waits for the read models to reach its minimum
 /// position, unless [`App::with_read_timeout`] says otherwise.
@@ -88,6 +88,7 @@ struct Inner {
     read_models: ReadModels,
     clock: Arc<dyn Clock>,
     locks: StreamLocks,
+    loads: LoadCache,
 }
 
 impl std::fmt::Debug for App {
@@ -115,6 +116,7 @@ impl App {
                 read_models,
                 clock,
                 locks: StreamLocks::new(LOCK_STRIPES),
+                loads: LoadCache::default(),
             }),
             read_timeout: DEFAULT_READ_TIMEOUT,
         }

@@ -13,7 +13,9 @@
 //! - Across processes, a lost race is retried after a short random backoff,
 //!   at most [`MAX_ATTEMPTS`] times, then the caller gets a typed conflict.
 
+use std::any::Any;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
 use palaver_domain::Aggregate;
@@ -37,6 +39,44 @@ const TRANSIENT_RETRIES: u32 = 2;
 /// Events read per page when loading a stream.
 const PAGE: usize = 1_000;
 
+/// Streams whose replayed state is kept between commands.
+const CACHED_STREAMS: usize = 4_096;
+
+/// Replayed aggregates kept between commands, so a load reads and decodes
+/// only the events appended since (a conversation grows with every reply).
+/// Always topped up from the store before use: a stale entry costs a longer
+/// read, never a wrong decision, even with other processes writing.
+#[derive(Default)]
+pub(crate) struct LoadCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl LoadCache {
+    fn get<A>(&self, stream: &str) -> Option<Loaded<A>>
+    where
+        A: Aggregate + Send + Sync + 'static,
+        A::Event: Clone + Send + Sync + 'static,
+    {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = Arc::clone(entries.get(stream)?);
+        drop(entries);
+        entry.downcast_ref::<Loaded<A>>().cloned()
+    }
+
+    fn put<A>(&self, loaded: &Loaded<A>)
+    where
+        A: Aggregate + Send + Sync + 'static,
+        A::Event: Clone + Send + Sync + 'static,
+    {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= CACHED_STREAMS {
+            // Crude but bounded; the hot streams come back on their next load.
+            entries.clear();
+        }
+        entries.insert(loaded.stream.to_string(), Arc::new(loaded.clone()));
+    }
+}
+
 /// An event as read back, with the id it was stored under (for causation).
 #[derive(Clone, Debug)]
 pub(crate) struct Stored<E> {
@@ -45,7 +85,7 @@ pub(crate) struct Stored<E> {
 }
 
 /// An aggregate as read from its stream.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Loaded<A: Aggregate> {
     pub stream: StreamName,
     pub state: A,
@@ -177,13 +217,14 @@ impl App {
     /// Reads and replays an aggregate's stream.
     pub(crate) async fn load<A>(&self, name: &DomainStreamName) -> Result<Loaded<A>>
     where
-        A: Aggregate,
-        A::Event: EventCodec,
+        A: Aggregate + Send + Sync + 'static,
+        A::Event: EventCodec + Clone + Send + Sync + 'static,
     {
         let stream = store_stream(name)?;
-        let mut state = A::default();
-        let mut events = Vec::new();
-        let mut revision = None;
+        let (mut state, mut events, mut revision) = match self.inner.loads.get::<A>(stream.as_str()) {
+            Some(cached) => (cached.state, cached.events, cached.revision),
+            None => (A::default(), Vec::new(), None),
+        };
         loop {
             let from = revision.map_or(ReadFrom::Start, |r: u64| ReadFrom::Revision(r + 1));
             let page = self
@@ -208,12 +249,14 @@ impl App {
                 break;
             }
         }
-        Ok(Loaded {
+        let loaded = Loaded {
             stream,
             state,
             revision,
             events,
-        })
+        };
+        self.inner.loads.put(&loaded);
+        Ok(loaded)
     }
 
     /// Runs one command on one aggregate with the command loop: `decide`
@@ -229,9 +272,9 @@ impl App {
         mut decide: impl FnMut(&Loaded<A>) -> Result<Vec<A::Command>> + Send,
     ) -> Result<Outcome<A>>
     where
-        A: Aggregate + Send + Sync,
+        A: Aggregate + Send + Sync + 'static,
         A::Command: Send,
-        A::Event: EventCodec + Send + Sync,
+        A::Event: EventCodec + Clone + Send + Sync + 'static,
     {
         let stream = store_stream(name)?;
         let mut attempts = Attempts::new(&stream);
