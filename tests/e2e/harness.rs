@@ -11,17 +11,14 @@ use std::{
     time::Duration,
 };
 
+use palaver_api::auth::BearerToken;
 use palaver_proto::v1::{
     self as pb, campaign_service_client::CampaignServiceClient, channel_service_client::ChannelServiceClient,
     contact_service_client::ContactServiceClient, conversation_service_client::ConversationServiceClient,
     event_service_client::EventServiceClient, inbox_service_client::InboxServiceClient,
     test_clock_service_client::TestClockServiceClient,
 };
-use tonic::{
-    Request, Status,
-    service::{Interceptor, interceptor::InterceptedService},
-    transport::Channel,
-};
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 /// A running server. Killed when dropped.
 pub struct Server {
@@ -170,19 +167,7 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
-#[derive(Clone)]
-pub struct Bearer(String);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {}", self.0).parse().unwrap());
-        Ok(request)
-    }
-}
-
-type Authed = InterceptedService<Channel, Bearer>;
+type Authed = InterceptedService<Channel, BearerToken>;
 
 /// One client per service, all with the same token.
 pub struct Clients {
@@ -197,7 +182,7 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(channel: Channel, token: &str) -> Self {
-        let bearer = Bearer(token.to_owned());
+        let bearer = BearerToken::new(token).unwrap();
         Clients {
             channels: ChannelServiceClient::with_interceptor(channel.clone(), bearer.clone()),
             conversations: ConversationServiceClient::with_interceptor(channel.clone(), bearer.clone()),

@@ -20,8 +20,9 @@ use std::{
 
 use clap::Args;
 use hdrhistogram::Histogram;
+use palaver_api::auth::BearerToken;
 use palaver_proto::{prost_types::Timestamp, v1 as pb};
-use tonic::{Request, Status, service::Interceptor, transport::Channel};
+use tonic::{Status, transport::Channel};
 
 use crate::Figures;
 
@@ -49,19 +50,6 @@ impl Default for Options {
 }
 
 const WORKSPACE: &str = "0192f0e3-0000-7000-8000-0000000000be";
-
-#[derive(Clone)]
-struct Bearer(String);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let value = format!("Bearer {}", self.0)
-            .parse()
-            .map_err(|_| Status::internal("bad token"))?;
-        request.metadata_mut().insert("authorization", value);
-        Ok(request)
-    }
-}
 
 struct Server {
     child: Child,
@@ -133,7 +121,7 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
     let _ = std::fs::remove_dir_all(&data);
     let server = start(&options.server, &data)?;
     let channel = Channel::from_shared(server.grpc.clone())?.connect().await?;
-    let bearer = Bearer(server.token.clone());
+    let bearer = BearerToken::new(&server.token)?;
     let mut channels =
         pb::channel_service_client::ChannelServiceClient::with_interceptor(channel.clone(), bearer.clone());
     let mut conversations = pb::conversation_service_client::ConversationServiceClient::with_interceptor(

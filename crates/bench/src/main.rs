@@ -90,6 +90,16 @@ impl Figures {
     }
 }
 
+/// Removes a SQLite database left by an earlier run, with its WAL, shared
+/// memory and lock files, so every run starts from nothing.
+pub fn remove_database(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     std::fs::create_dir_all(&cli.dir)?;

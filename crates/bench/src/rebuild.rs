@@ -55,13 +55,8 @@ const EVENTS_PER_CUSTOMER: u64 = 22;
 pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow::Result<()> {
     let store_path = dir.join("rebuild-events.db");
     let models_path = dir.join("rebuild-read-models.db");
-    for path in [&store_path, &models_path] {
-        for suffix in ["", "-wal", "-shm", ".lock"] {
-            let mut file = path.as_os_str().to_owned();
-            file.push(suffix);
-            let _ = std::fs::remove_file(file);
-        }
-    }
+    crate::remove_database(&store_path);
+    crate::remove_database(&models_path);
     let store = Arc::new(SqliteStore::open(&store_path, Limits::default())?);
     let customers = options.events.div_ceil(EVENTS_PER_CUSTOMER);
     fill(&store, customers).await?;

@@ -70,11 +70,7 @@ fn new_event() -> NewEvent {
 
 fn fresh_store(dir: &Path, name: &str) -> anyhow::Result<SqliteStore> {
     let path = dir.join(name);
-    for suffix in ["", "-wal", "-shm", ".lock"] {
-        let mut file = path.clone().into_os_string();
-        file.push(suffix);
-        let _ = std::fs::remove_file(file);
-    }
+    crate::remove_database(&path);
     Ok(SqliteStore::open(path, Limits::default())?)
 }
 
@@ -240,11 +236,7 @@ fn fdatasync_rate(dir: &Path) -> anyhow::Result<f64> {
 /// `synchronous = FULL`, on one connection.
 fn plain_sqlite(dir: &Path, batches: u64) -> anyhow::Result<f64> {
     let path = dir.join("plain.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.clone().into_os_string();
-        file.push(suffix);
-        let _ = std::fs::remove_file(file);
-    }
+    crate::remove_database(&path);
     let mut conn = rusqlite::Connection::open(&path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;

@@ -7,16 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use futures::StreamExt;
+use palaver_api::auth::BearerToken;
 use palaver_proto::v1::{
     self as pb, conversation_service_client::ConversationServiceClient,
     event_service_client::EventServiceClient, inbox_service_client::InboxServiceClient,
 };
-use tonic::{
-    Request, Status,
-    metadata::MetadataValue,
-    service::{Interceptor, interceptor::InterceptedService},
-    transport::Channel,
-};
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 use crate::config::Config;
 
@@ -85,19 +81,9 @@ pub enum ClientCommand {
     },
 }
 
-#[derive(Clone)]
-struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+type Authed = InterceptedService<Channel, BearerToken>;
 
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
-type Authed = InterceptedService<Channel, Bearer>;
-
-async fn connect(args: &ClientArgs, config: &Config) -> anyhow::Result<(Channel, Bearer)> {
+async fn connect(args: &ClientArgs, config: &Config) -> anyhow::Result<(Channel, BearerToken)> {
     let token = match &args.token {
         Some(token) => token.clone(),
         None => std::fs::read_to_string(config.first_token_path())
@@ -105,7 +91,7 @@ async fn connect(args: &ClientArgs, config: &Config) -> anyhow::Result<(Channel,
             .trim()
             .to_owned(),
     };
-    let bearer = Bearer(format!("Bearer {token}").parse()?);
+    let bearer = BearerToken::new(&token)?;
     let channel = Channel::from_shared(args.server.clone())?
         .connect()
         .await

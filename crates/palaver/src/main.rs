@@ -56,6 +56,14 @@ enum Command {
 }
 
 impl Config {
+    /// Opens the embedded event store for an audit tool, which must not
+    /// create one where there is none.
+    fn open_existing_store(&self) -> anyhow::Result<SqliteStore> {
+        let path = self.event_store_path();
+        anyhow::ensure!(path.exists(), "no event store at {}", path.display());
+        self.open_store()
+    }
+
     /// Opens the embedded event store.
     fn open_store(&self) -> anyhow::Result<SqliteStore> {
         let path = self.event_store_path();

@@ -38,13 +38,11 @@ pub enum ProjectionsCommand {
     },
 }
 
-pub async fn run(global: &Config, command: ProjectionsCommand) -> anyhow::Result<ExitCode> {
-    let path = global.event_store_path();
-    anyhow::ensure!(path.exists(), "no event store at {}", path.display());
-    let store: Arc<dyn EventStore> = Arc::new(global.open_store()?);
+pub async fn run(config: &Config, command: ProjectionsCommand) -> anyhow::Result<ExitCode> {
+    let store: Arc<dyn EventStore> = Arc::new(config.open_existing_store()?);
     match command {
         ProjectionsCommand::Status => {
-            let db = ReadModelDb::open(&global.read_models_path(), models::all())?;
+            let db = ReadModelDb::open(&config.read_models_path(), models::all())?;
             let head = store.head().await?;
             let mut checkpoints: Vec<_> = db.checkpoints().into_iter().collect();
             checkpoints.sort();
@@ -59,11 +57,11 @@ pub async fn run(global: &Config, command: ProjectionsCommand) -> anyhow::Result
             println!("store head   {:>12}", head.0);
         }
         ProjectionsCommand::Rebuild => {
-            let db = ReadModelDb::open(&global.read_models_path(), models::all())?;
+            let db = ReadModelDb::open(&config.read_models_path(), models::all())?;
             let projections = Projections::start(
                 Arc::clone(&store),
                 db,
-                global.read_models_path(),
+                config.read_models_path(),
                 std::future::pending(),
             );
             let mut meter = Meter::default();

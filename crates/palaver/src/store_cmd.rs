@@ -37,11 +37,9 @@ pub enum StoreCommand {
     },
 }
 
-pub async fn run(global: &Config, command: StoreCommand) -> anyhow::Result<ExitCode> {
-    let path = global.event_store_path();
+pub async fn run(config: &Config, command: StoreCommand) -> anyhow::Result<ExitCode> {
     // An audit of a folder with no store is a mistake, not an empty history.
-    anyhow::ensure!(path.exists(), "no event store at {}", path.display());
-    let store = global.open_store()?;
+    let store = config.open_existing_store()?;
     match command {
         StoreCommand::Verify => {
             let report = verify::verify(&store, |done| tracing::debug!(done, "verifying")).await?;
