@@ -224,6 +224,15 @@ impl World {
         ReadModels::open(path)
     }
 
+    /// Ada: a lead (+44 7700 900123), her thread, and its first
+    /// conversation, all at `t0`.
+    async fn ada(&self) -> (ContactId, ThreadId, ConversationId) {
+        let lead = self.contact(1, ContactKind::Lead, "Ada", "+447700900123", t0()).await;
+        let thread = self.thread("447700900123", lead, t0()).await;
+        let conversation = self.conversation(thread, lead, 1, t0()).await;
+        (lead, thread, conversation)
+    }
+
     fn text(body: &str) -> InboundContent {
         InboundContent::Text {
             body: body.to_owned(),
@@ -234,11 +243,7 @@ impl World {
 #[tokio::test]
 async fn an_inbound_message_makes_an_inbox_row_a_timeline_entry_and_opens_the_window() {
     let mut world = World::new();
-    let lead = world
-        .contact(1, ContactKind::Lead, "Ada", "+44 7700 900123", t0())
-        .await;
-    let thread = world.thread("447700900123", lead, t0()).await;
-    let conversation = world.conversation(thread, lead, 1, t0()).await;
+    let (lead, thread, conversation) = world.ada().await;
     let sent = t0() + Duration::minutes(1);
     world
         .inbound(thread, conversation, "wamid.1", World::text("Hello 👋"), sent)
@@ -328,11 +333,7 @@ async fn an_inbound_message_makes_an_inbox_row_a_timeline_entry_and_opens_the_wi
 #[tokio::test]
 async fn late_webhooks_do_not_move_the_window_or_the_preview_back() {
     let mut world = World::new();
-    let lead = world
-        .contact(1, ContactKind::Lead, "Ada", "+447700900123", t0())
-        .await;
-    let thread = world.thread("447700900123", lead, t0()).await;
-    let conversation = world.conversation(thread, lead, 1, t0()).await;
+    let (_, thread, conversation) = world.ada().await;
     world
         .inbound(
             thread,
@@ -379,11 +380,7 @@ async fn late_webhooks_do_not_move_the_window_or_the_preview_back() {
 #[tokio::test]
 async fn replies_clear_waiting_and_delivery_states_only_move_forward() {
     let mut world = World::new();
-    let lead = world
-        .contact(1, ContactKind::Lead, "Ada", "+447700900123", t0())
-        .await;
-    let thread = world.thread("447700900123", lead, t0()).await;
-    let conversation = world.conversation(thread, lead, 1, t0()).await;
+    let (_, thread, conversation) = world.ada().await;
     world
         .inbound(thread, conversation, "wamid.1", World::text("hi"), t0())
         .await;
@@ -810,12 +807,8 @@ async fn queries_are_scoped_to_their_workspace_and_paged() {
 
 #[tokio::test]
 async fn projecting_the_same_events_twice_gives_identical_tables() {
-    let mut world = World::new();
-    let lead = world
-        .contact(1, ContactKind::Lead, "Ada", "+447700900123", t0())
-        .await;
-    let thread = world.thread("447700900123", lead, t0()).await;
-    let conversation = world.conversation(thread, lead, 1, t0()).await;
+    let world = World::new();
+    let (_, thread, conversation) = world.ada().await;
     world
         .inbound(thread, conversation, "wamid.1", World::text("hi"), t0())
         .await;
@@ -848,5 +841,4 @@ async fn projecting_the_same_events_twice_gives_identical_tables() {
             "{projector}"
         );
     }
-    let _ = world.read_models().await;
 }

@@ -208,8 +208,13 @@ async fn rebuild_swaps_in_identical_tables_and_replay_stops_at_a_point() {
         .wait_for(Position(3000), Duration::from_secs(20))
         .await
         .unwrap();
-    let before = ReadModelDb::open(&dir.path().join("copy.db"), projectors()).unwrap();
-    drop(before);
+    // Damage the live tables behind the runner's back: only a rebuild that
+    // really replaces them brings the rows back.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DELETE FROM seen WHERE position % 2 = 0; UPDATE counts SET n = 0;")
+        .unwrap();
+    assert_eq!(count(&path), (1500, 0));
 
     // Readers keep their connection across the swap.
     let reader = rusqlite::Connection::open(&path).unwrap();
