@@ -80,6 +80,20 @@ async fn setup(clients: &mut Clients, workspace: &str, number: &str) {
         .unwrap();
 }
 
+/// A server in test-clock mode at `T0`, with workspace A's number
+/// connected, and admin clients.
+async fn started() -> (Server, Clients) {
+    let server = Server::start();
+    let mut clients = server.clients(&server.admin_token).await;
+    clients
+        .clock
+        .set_time(pb::SetTimeRequest { now: ts(T0) })
+        .await
+        .unwrap();
+    setup(&mut clients, A, NUMBER_A).await;
+    (server, clients)
+}
+
 async fn inbound(
     clients: &mut Clients,
     workspace: &str,
@@ -116,13 +130,7 @@ fn template() -> Option<pb::TemplateSend> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inbound_message_reaches_the_inbox_and_gets_a_reply_then_the_window_closes() {
-    let server = Server::start();
-    let mut c = server.clients(&server.admin_token).await;
-    c.clock
-        .set_time(pb::SetTimeRequest { now: ts(T0) })
-        .await
-        .unwrap();
-    setup(&mut c, A, NUMBER_A).await;
+    let (_server, mut c) = started().await;
 
     let received = inbound(
         &mut c,
@@ -223,13 +231,7 @@ async fn an_inbound_message_reaches_the_inbox_and_gets_a_reply_then_the_window_c
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starting_a_conversation_takes_a_template_and_contacts_merge_by_phone() {
-    let server = Server::start();
-    let mut c = server.clients(&server.admin_token).await;
-    c.clock
-        .set_time(pb::SetTimeRequest { now: ts(T0) })
-        .await
-        .unwrap();
-    setup(&mut c, A, NUMBER_A).await;
+    let (_server, mut c) = started().await;
     let mut settings = pb::ChannelSettings {
         quiet_period: Some(pb::QuietPeriod {
             amount: 3,
@@ -481,13 +483,7 @@ async fn customers_write(c: &mut Clients, range: std::ops::Range<u32>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_resumes_after_a_reconnect_without_gap_or_duplicate() {
-    let server = Server::start();
-    let mut c = server.clients(&server.admin_token).await;
-    c.clock
-        .set_time(pb::SetTimeRequest { now: ts(T0) })
-        .await
-        .unwrap();
-    setup(&mut c, A, NUMBER_A).await;
+    let (_server, mut c) = started().await;
     customers_write(&mut c, 0..5).await;
     let mut feed = c
         .events
@@ -555,13 +551,7 @@ async fn a_feed_resumes_after_a_reconnect_without_gap_or_duplicate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_command_returns_the_first_result_and_does_nothing_twice() {
-    let server = Server::start();
-    let mut c = server.clients(&server.admin_token).await;
-    c.clock
-        .set_time(pb::SetTimeRequest { now: ts(T0) })
-        .await
-        .unwrap();
-    setup(&mut c, A, NUMBER_A).await;
+    let (_server, mut c) = started().await;
     let received = inbound(&mut c, A, NUMBER_A, "447700900123", "wamid.1", "hi", T0).await;
     let request = pb::SendReplyRequest {
         options: Some(pb::CommandOptions {
@@ -615,13 +605,7 @@ async fn a_retried_command_returns_the_first_result_and_does_nothing_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_the_right_code_and_changes_nothing() {
-    let server = Server::start();
-    let mut c = server.clients(&server.admin_token).await;
-    c.clock
-        .set_time(pb::SetTimeRequest { now: ts(T0) })
-        .await
-        .unwrap();
-    setup(&mut c, A, NUMBER_A).await;
+    let (_server, mut c) = started().await;
     let received = inbound(&mut c, A, NUMBER_A, "447700900123", "wamid.1", "hi", T0).await;
     let position = received.result.unwrap().position;
     let before = c

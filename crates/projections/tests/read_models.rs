@@ -227,7 +227,9 @@ impl World {
     /// Ada: a lead (+44 7700 900123), her thread, and its first
     /// conversation, all at `t0`.
     async fn ada(&self) -> (ContactId, ThreadId, ConversationId) {
-        let lead = self.contact(1, ContactKind::Lead, "Ada", "+447700900123", t0()).await;
+        let lead = self
+            .contact(1, ContactKind::Lead, "Ada", "+447700900123", t0())
+            .await;
         let thread = self.thread("447700900123", lead, t0()).await;
         let conversation = self.conversation(thread, lead, 1, t0()).await;
         (lead, thread, conversation)
