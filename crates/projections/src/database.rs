@@ -205,49 +205,43 @@ impl ReadModelDb {
             .map_err(db("starting a projection batch"))?;
         let mut reached = self.checkpoints.clone();
         let mut failure = None;
+        let projectors = Arc::clone(&self.projectors);
         'events: for event in events {
-            let wanted: Vec<usize> = (0..self.projectors.len())
-                .filter(|&i| event.position > reached[i])
-                .collect();
-            let readers: Vec<usize> = wanted
-                .iter()
-                .copied()
-                .filter(|&i| {
-                    self.projectors[i]
-                        .event_types()
-                        .contains(&event.event_type.as_str())
-                })
-                .collect();
-            if !readers.is_empty() {
-                let decoded = match codec::decode(&event.event_type, event.schema_version, &event.payload) {
-                    Ok(decoded) => decoded,
-                    Err(error) => {
-                        failure = Some(undecodable(
-                            self.projectors[readers[0]].name(),
-                            event,
-                            error.to_string(),
-                        ));
-                        break 'events;
-                    }
+            // Decoded once, and only if some projector behind it reads it.
+            let mut decoded = None;
+            for (i, projector) in projectors.iter().enumerate() {
+                if event.position <= reached[i]
+                    || !projector.event_types().contains(&event.event_type.as_str())
+                {
+                    continue;
+                }
+                let domain_event = match &mut decoded {
+                    Some(domain_event) => domain_event,
+                    None => match codec::decode(&event.event_type, event.schema_version, &event.payload) {
+                        Ok(domain_event) => decoded.insert(domain_event),
+                        Err(error) => {
+                            failure = Some(undecodable(projector.name(), event, error.to_string()));
+                            break 'events;
+                        }
+                    },
                 };
-                for &i in &readers {
-                    self.statements.clear();
-                    if let Err(error) = self.projectors[i].project(event, &decoded, &mut self.statements) {
-                        failure = Some(undecodable(self.projectors[i].name(), event, error.0));
-                        break 'events;
-                    }
-                    for statement in &self.statements {
-                        let mut prepared = tx
-                            .prepare_cached(statement.sql)
-                            .map_err(db("preparing a projection"))?;
-                        prepared
-                            .execute(rusqlite::params_from_iter(statement.params.iter()))
-                            .map_err(db("applying a projection"))?;
-                    }
+                self.statements.clear();
+                if let Err(error) = projector.project(event, domain_event, &mut self.statements) {
+                    failure = Some(undecodable(projector.name(), event, error.0));
+                    break 'events;
+                }
+                for statement in &self.statements {
+                    let mut prepared = tx
+                        .prepare_cached(statement.sql)
+                        .map_err(db("preparing a projection"))?;
+                    prepared
+                        .execute(rusqlite::params_from_iter(statement.params.iter()))
+                        .map_err(db("applying a projection"))?;
                 }
             }
-            for i in wanted {
-                reached[i] = event.position;
+            // Every projector behind this event has now taken it.
+            for position in reached.iter_mut() {
+                *position = (*position).max(event.position);
             }
         }
         let now = chrono::Utc::now().timestamp_micros();
