@@ -114,6 +114,7 @@ pub fn inbox_row(row: InboxRow) -> pb::InboxRow {
         window_closes_at: opt_timestamp(row.window_closes_at),
         origin: row.origin,
         started_at: Some(timestamp(row.started_at)),
+        window_closing_soon: row.window_closing_soon,
     }
 }
 

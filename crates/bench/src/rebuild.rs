@@ -205,6 +205,7 @@ fn customer(n: u64) -> Vec<(String, Vec<NewEvent>)> {
             content: InboundContent::Text {
                 body: format!("Hello, this is message {i} about my order {n}, can you help?"),
             },
+            context: Default::default(),
         };
         conversation_events.push(encode(
             conversation_event(ConversationEvent::MessageReceived {

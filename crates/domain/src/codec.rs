@@ -30,7 +30,8 @@ use crate::ids::{
     Actor, BusinessAccountId, MessengerConversationId, PhoneNumberId, TeammateId, WaId, WaMessageId,
 };
 use crate::message::{
-    ContactCard, InboundContent, InboundMessage, InteractiveReplyKind, Media, OutboundContent,
+    ContactCard, InboundContent, InboundMessage, InteractiveReplyKind, Media, MessageContext, OutboundContent,
+    Referral,
 };
 use crate::messenger::{SwitchEvent, SwitchToken};
 use crate::office_hours::{OfficeHours, OfficeInterval};
@@ -39,7 +40,9 @@ use crate::templates::{
     ComponentKind, Template, TemplateCategory, TemplateComponent, TemplateDefinition, TemplateEvent,
     TemplateSend, TemplateStatus,
 };
+use crate::intake::PayloadEvent;
 use crate::thread::{ConversationOrigin, InboundRouting, ThreadEvent, ThreadIdentity};
+use crate::timer::{TimerAction, TimerEvent};
 
 /// The schema version every event is written with today.
 pub const CURRENT_SCHEMA_VERSION: u32 = 1;
@@ -76,6 +79,14 @@ pub mod event_types {
     pub const CAMPAIGN_CANCELLED: &str = "palaver.v1.CampaignCancelled";
     pub const WHATSAPP_SWITCH_OFFERED: &str = "palaver.v1.WhatsAppSwitchOffered";
     pub const WHATSAPP_SWITCH_COMPLETED: &str = "palaver.v1.WhatsAppSwitchCompleted";
+    pub const OUTBOUND_SEND_ATTEMPTED: &str = "palaver.v1.OutboundSendAttempted";
+    pub const WINDOW_CLOSING_SOON: &str = "palaver.v1.WindowClosingSoon";
+    pub const WEBHOOK_PAYLOAD_RECEIVED: &str = "palaver.v1.WebhookPayloadReceived";
+    pub const WEBHOOK_PAYLOAD_PROCESSED: &str = "palaver.v1.WebhookPayloadProcessed";
+    pub const WEBHOOK_PAYLOAD_PARKED: &str = "palaver.v1.WebhookPayloadParked";
+    pub const WEBHOOK_PAYLOAD_FAILED: &str = "palaver.v1.WebhookPayloadFailed";
+    pub const TIMER_SCHEDULED: &str = "palaver.v1.TimerScheduled";
+    pub const TIMER_FIRED: &str = "palaver.v1.TimerFired";
 }
 use event_types as t;
 
@@ -107,6 +118,10 @@ pub enum DomainEvent {
     Campaign(CampaignEvent),
     /// Of a Messenger-to-WhatsApp switch.
     Switch(SwitchEvent),
+    /// Of a stored webhook payload.
+    Payload(PayloadEvent),
+    /// Of a timer.
+    Timer(TimerEvent),
 }
 
 /// Why stored bytes could not be read as a domain event.
@@ -166,6 +181,8 @@ pub fn encode(event: &DomainEvent) -> EncodedEvent {
         DomainEvent::Template(e) => encode_template(e),
         DomainEvent::Campaign(e) => encode_campaign(e),
         DomainEvent::Switch(e) => encode_switch(e),
+        DomainEvent::Payload(e) => encode_payload(e),
+        DomainEvent::Timer(e) => encode_timer(e),
     };
     EncodedEvent {
         event_type,
@@ -219,6 +236,11 @@ pub fn decode(event_type: &str, schema_version: u32, payload: &[u8]) -> Result<D
         t::WHATSAPP_SWITCH_OFFERED | t::WHATSAPP_SWITCH_COMPLETED => {
             DomainEvent::Switch(decode_switch(cx, bytes)?)
         }
+        t::WEBHOOK_PAYLOAD_RECEIVED
+        | t::WEBHOOK_PAYLOAD_PROCESSED
+        | t::WEBHOOK_PAYLOAD_PARKED
+        | t::WEBHOOK_PAYLOAD_FAILED => DomainEvent::Payload(decode_payload(cx, bytes)?),
+        t::TIMER_SCHEDULED | t::TIMER_FIRED => DomainEvent::Timer(decode_timer(cx, bytes)?),
         _ => DomainEvent::Conversation(decode_conversation(cx, bytes)?),
     })
 }
@@ -253,6 +275,14 @@ const ALL_TYPES: &[&str] = &[
     t::CAMPAIGN_CANCELLED,
     t::WHATSAPP_SWITCH_OFFERED,
     t::WHATSAPP_SWITCH_COMPLETED,
+    t::OUTBOUND_SEND_ATTEMPTED,
+    t::WINDOW_CLOSING_SOON,
+    t::WEBHOOK_PAYLOAD_RECEIVED,
+    t::WEBHOOK_PAYLOAD_PROCESSED,
+    t::WEBHOOK_PAYLOAD_PARKED,
+    t::WEBHOOK_PAYLOAD_FAILED,
+    t::TIMER_SCHEDULED,
+    t::TIMER_FIRED,
 ];
 
 /// The `'static` name of a known event type.
@@ -302,6 +332,8 @@ event_codec!(ContactEvent, Contact, "a contact");
 event_codec!(TemplateEvent, Template, "a template catalogue");
 event_codec!(CampaignEvent, Campaign, "a campaign");
 event_codec!(SwitchEvent, Switch, "a WhatsApp switch");
+event_codec!(PayloadEvent, Payload, "a webhook payload");
+event_codec!(TimerEvent, Timer, "a timer");
 
 // ---------------------------------------------------------------------------
 // Decoding context: which event is being read, for error messages.
@@ -730,6 +762,56 @@ fn media_from_pb(cx: Cx, m: Option<pb::Media>) -> Result<Media, DecodeError> {
     })
 }
 
+/// `None` for a fresh message, so old and new payloads look alike.
+fn context_to_pb(context: &MessageContext) -> Option<pb::MessageContext> {
+    if *context == MessageContext::default() {
+        return None;
+    }
+    Some(pb::MessageContext {
+        reply_to_wa_message_id: context.reply_to.as_ref().map(ToString::to_string).unwrap_or_default(),
+        forwarded: context.forwarded,
+        frequently_forwarded: context.frequently_forwarded,
+        referral: context.referral.as_ref().map(|r| pb::Referral {
+            source_url: r.source_url.clone(),
+            source_type: r.source_type.clone(),
+            source_id: r.source_id.clone(),
+            headline: r.headline.clone(),
+            body: r.body.clone(),
+            media_type: r.media_type.clone(),
+            image_url: r.image_url.clone(),
+            video_url: r.video_url.clone(),
+            thumbnail_url: r.thumbnail_url.clone(),
+            ctwa_clid: r.ctwa_clid.clone(),
+        }),
+    })
+}
+
+/// Every field is optional, so any payload decodes (absent = default).
+fn context_from_pb(context: Option<pb::MessageContext>) -> MessageContext {
+    let Some(c) = context else {
+        return MessageContext::default();
+    };
+    MessageContext {
+        reply_to: Some(c.reply_to_wa_message_id)
+            .filter(|id| !id.is_empty())
+            .map(WaMessageId::new),
+        forwarded: c.forwarded,
+        frequently_forwarded: c.frequently_forwarded,
+        referral: c.referral.map(|r| Referral {
+            source_url: r.source_url,
+            source_type: r.source_type,
+            source_id: r.source_id,
+            headline: r.headline,
+            body: r.body,
+            media_type: r.media_type,
+            image_url: r.image_url,
+            video_url: r.video_url,
+            thumbnail_url: r.thumbnail_url,
+            ctwa_clid: r.ctwa_clid,
+        }),
+    }
+}
+
 fn inbound_to_pb(content: &InboundContent) -> pb::InboundContent {
     use pb::inbound_content::Kind;
     let kind = match content {
@@ -1057,6 +1139,7 @@ fn encode_conversation(event: &ConversationEvent) -> (&'static str, Vec<u8>) {
                 sent_at: ts(message.sent_at),
                 received_at: ts(*received_at),
                 content: Some(inbound_to_pb(&message.content)),
+                context: context_to_pb(&message.context),
             }
             .encode_to_vec(),
         ),
@@ -1155,6 +1238,34 @@ fn encode_conversation(event: &ConversationEvent) -> (&'static str, Vec<u8>) {
             }
             .encode_to_vec(),
         ),
+        E::SendAttempted {
+            conversation_id,
+            message_id,
+            attempt,
+            at,
+        } => (
+            t::OUTBOUND_SEND_ATTEMPTED,
+            pb::OutboundSendAttempted {
+                conversation_id: conversation_id.to_string(),
+                message_id: message_id.to_string(),
+                attempt: *attempt,
+                at: ts(*at),
+            }
+            .encode_to_vec(),
+        ),
+        E::WindowClosingSoon {
+            conversation_id,
+            closes_at,
+            at,
+        } => (
+            t::WINDOW_CLOSING_SOON,
+            pb::WindowClosingSoon {
+                conversation_id: conversation_id.to_string(),
+                closes_at: ts(*closes_at),
+                at: ts(*at),
+            }
+            .encode_to_vec(),
+        ),
         E::Closed {
             conversation_id,
             by,
@@ -1207,6 +1318,7 @@ fn decode_conversation(cx: Cx, bytes: &[u8]) -> Result<ConversationEvent, Decode
                     wa_message_id: WaMessageId::new(m.wa_message_id),
                     sent_at: cx.time(m.sent_at, "sent_at")?,
                     content: inbound_from_pb(cx, m.content)?,
+                    context: context_from_pb(m.context),
                 },
                 received_at: cx.time(m.received_at, "received_at")?,
             }
@@ -1270,6 +1382,23 @@ fn decode_conversation(cx: Cx, bytes: &[u8]) -> Result<ConversationEvent, Decode
             E::Closed {
                 conversation_id: cx.id(&m.conversation_id, "conversation_id")?,
                 by: cx.actor(m.closed_by, "closed_by")?,
+                at: cx.time(m.at, "at")?,
+            }
+        }
+        t::OUTBOUND_SEND_ATTEMPTED => {
+            let m = read!(cx, bytes, pb::OutboundSendAttempted);
+            E::SendAttempted {
+                conversation_id: cx.id(&m.conversation_id, "conversation_id")?,
+                message_id: cx.id(&m.message_id, "message_id")?,
+                attempt: m.attempt,
+                at: cx.time(m.at, "at")?,
+            }
+        }
+        t::WINDOW_CLOSING_SOON => {
+            let m = read!(cx, bytes, pb::WindowClosingSoon);
+            E::WindowClosingSoon {
+                conversation_id: cx.id(&m.conversation_id, "conversation_id")?,
+                closes_at: cx.time(m.closes_at, "closes_at")?,
                 at: cx.time(m.at, "at")?,
             }
         }
@@ -1812,6 +1941,200 @@ fn decode_switch(cx: Cx, bytes: &[u8]) -> Result<SwitchEvent, DecodeError> {
                 conversation_id: cx.id(&m.conversation_id, "conversation_id")?,
                 wa_message_id: WaMessageId::new(m.wa_message_id),
                 at: cx.time(m.completed_at, "completed_at")?,
+            }
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Webhook payloads
+// ---------------------------------------------------------------------------
+
+fn encode_payload(event: &PayloadEvent) -> (&'static str, Vec<u8>) {
+    match event {
+        PayloadEvent::Received { payload_id, body, at } => (
+            t::WEBHOOK_PAYLOAD_RECEIVED,
+            pb::WebhookPayloadReceived {
+                payload_id: payload_id.to_string(),
+                body: body.clone(),
+                received_at: ts(*at),
+            }
+            .encode_to_vec(),
+        ),
+        PayloadEvent::Processed { payload_id, items, at } => (
+            t::WEBHOOK_PAYLOAD_PROCESSED,
+            pb::WebhookPayloadProcessed {
+                payload_id: payload_id.to_string(),
+                items: *items,
+                at: ts(*at),
+            }
+            .encode_to_vec(),
+        ),
+        PayloadEvent::Parked {
+            payload_id,
+            phone_number_ids,
+            at,
+        } => (
+            t::WEBHOOK_PAYLOAD_PARKED,
+            pb::WebhookPayloadParked {
+                payload_id: payload_id.to_string(),
+                phone_number_ids: phone_number_ids.iter().map(ToString::to_string).collect(),
+                at: ts(*at),
+            }
+            .encode_to_vec(),
+        ),
+        PayloadEvent::Failed { payload_id, error, at } => (
+            t::WEBHOOK_PAYLOAD_FAILED,
+            pb::WebhookPayloadFailed {
+                payload_id: payload_id.to_string(),
+                error: error.clone(),
+                at: ts(*at),
+            }
+            .encode_to_vec(),
+        ),
+    }
+}
+
+fn decode_payload(cx: Cx, bytes: &[u8]) -> Result<PayloadEvent, DecodeError> {
+    Ok(match cx.0 {
+        t::WEBHOOK_PAYLOAD_RECEIVED => {
+            let m = read!(cx, bytes, pb::WebhookPayloadReceived);
+            PayloadEvent::Received {
+                payload_id: cx.id(&m.payload_id, "payload_id")?,
+                body: m.body,
+                at: cx.time(m.received_at, "received_at")?,
+            }
+        }
+        t::WEBHOOK_PAYLOAD_PROCESSED => {
+            let m = read!(cx, bytes, pb::WebhookPayloadProcessed);
+            PayloadEvent::Processed {
+                payload_id: cx.id(&m.payload_id, "payload_id")?,
+                items: m.items,
+                at: cx.time(m.at, "at")?,
+            }
+        }
+        t::WEBHOOK_PAYLOAD_PARKED => {
+            let m = read!(cx, bytes, pb::WebhookPayloadParked);
+            PayloadEvent::Parked {
+                payload_id: cx.id(&m.payload_id, "payload_id")?,
+                phone_number_ids: m.phone_number_ids.into_iter().map(PhoneNumberId::new).collect(),
+                at: cx.time(m.at, "at")?,
+            }
+        }
+        _ => {
+            let m = read!(cx, bytes, pb::WebhookPayloadFailed);
+            PayloadEvent::Failed {
+                payload_id: cx.id(&m.payload_id, "payload_id")?,
+                error: m.error,
+                at: cx.time(m.at, "at")?,
+            }
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Timers
+// ---------------------------------------------------------------------------
+
+fn timer_action_to_pb(action: &TimerAction) -> pb::TimerAction {
+    use pb::timer_action::Kind;
+    let kind = match action {
+        TimerAction::LaunchCampaign { campaign_id } => Kind::LaunchCampaign(pb::LaunchCampaign {
+            campaign_id: campaign_id.to_string(),
+        }),
+        TimerAction::WakeConversation { conversation_id, until } => {
+            Kind::WakeConversation(pb::WakeConversation {
+                conversation_id: conversation_id.to_string(),
+                until: ts(*until),
+            })
+        }
+        TimerAction::WarnWindowClosing {
+            conversation_id,
+            closes_at,
+        } => Kind::WarnWindowClosing(pb::WarnWindowClosing {
+            conversation_id: conversation_id.to_string(),
+            closes_at: ts(*closes_at),
+        }),
+        TimerAction::ExpireUncertainSend {
+            conversation_id,
+            message_id,
+        } => Kind::ExpireUncertainSend(pb::ExpireUncertainSend {
+            conversation_id: conversation_id.to_string(),
+            message_id: message_id.to_string(),
+        }),
+    };
+    pb::TimerAction { kind: Some(kind) }
+}
+
+fn timer_action_from_pb(cx: Cx, action: Option<pb::TimerAction>) -> Result<TimerAction, DecodeError> {
+    use pb::timer_action::Kind;
+    let kind = cx.required(cx.required(action, "action")?.kind, "action.kind")?;
+    Ok(match kind {
+        Kind::LaunchCampaign(a) => TimerAction::LaunchCampaign {
+            campaign_id: cx.id(&a.campaign_id, "action.campaign_id")?,
+        },
+        Kind::WakeConversation(a) => TimerAction::WakeConversation {
+            conversation_id: cx.id(&a.conversation_id, "action.conversation_id")?,
+            until: cx.time(a.until, "action.until")?,
+        },
+        Kind::WarnWindowClosing(a) => TimerAction::WarnWindowClosing {
+            conversation_id: cx.id(&a.conversation_id, "action.conversation_id")?,
+            closes_at: cx.time(a.closes_at, "action.closes_at")?,
+        },
+        Kind::ExpireUncertainSend(a) => TimerAction::ExpireUncertainSend {
+            conversation_id: cx.id(&a.conversation_id, "action.conversation_id")?,
+            message_id: cx.id(&a.message_id, "action.message_id")?,
+        },
+    })
+}
+
+fn encode_timer(event: &TimerEvent) -> (&'static str, Vec<u8>) {
+    match event {
+        TimerEvent::Scheduled {
+            timer_id,
+            workspace_id,
+            due_at,
+            action,
+            at,
+        } => (
+            t::TIMER_SCHEDULED,
+            pb::TimerScheduled {
+                timer_id: timer_id.to_string(),
+                workspace_id: workspace_id.to_string(),
+                due_at: ts(*due_at),
+                action: Some(timer_action_to_pb(action)),
+                at: ts(*at),
+            }
+            .encode_to_vec(),
+        ),
+        TimerEvent::Fired { timer_id, at } => (
+            t::TIMER_FIRED,
+            pb::TimerFired {
+                timer_id: timer_id.to_string(),
+                at: ts(*at),
+            }
+            .encode_to_vec(),
+        ),
+    }
+}
+
+fn decode_timer(cx: Cx, bytes: &[u8]) -> Result<TimerEvent, DecodeError> {
+    Ok(match cx.0 {
+        t::TIMER_SCHEDULED => {
+            let m = read!(cx, bytes, pb::TimerScheduled);
+            TimerEvent::Scheduled {
+                timer_id: cx.id(&m.timer_id, "timer_id")?,
+                workspace_id: cx.id(&m.workspace_id, "workspace_id")?,
+                due_at: cx.time(m.due_at, "due_at")?,
+                action: timer_action_from_pb(cx, m.action)?,
+                at: cx.time(m.at, "at")?,
+            }
+        }
+        _ => {
+            let m = read!(cx, bytes, pb::TimerFired);
+            TimerEvent::Fired {
+                timer_id: cx.id(&m.timer_id, "timer_id")?,
+                at: cx.time(m.at, "at")?,
             }
         }
     })

@@ -21,7 +21,7 @@ use crate::message::{InboundMessage, OutboundContent, OutboundMessage, Reply};
 use crate::stream::StreamName;
 use crate::templates::CheckedTemplateSend;
 use crate::thread::ConversationOrigin;
-use crate::window::CustomerCareWindow;
+use crate::window::{CustomerCareWindow, WINDOW_LENGTH};
 use crate::{Error, Result};
 
 /// Status of a conversation.
@@ -138,6 +138,18 @@ pub enum ConversationCommand {
         /// WhatsApp's id.
         wa_message_id: WaMessageId,
     },
+    /// The delivery worker is about to send `message_id` to the Cloud API.
+    /// Refused once the message is settled (accepted or failed).
+    RecordSendAttempt {
+        /// The message.
+        message_id: MessageId,
+    },
+    /// Warn that the window closing at `closes_at` closes soon, if the
+    /// conversation is still waiting on us in that window.
+    WarnWindowClosing {
+        /// The customer's last message + 24 hours, as scheduled.
+        closes_at: DateTime<Utc>,
+    },
     /// A delivery status report.
     RecordDeliveryStatus {
         /// Which message.
@@ -211,6 +223,26 @@ pub enum ConversationEvent {
         content: OutboundContent,
         /// Who.
         author: Actor,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The delivery worker is handing it to the Cloud API.
+    SendAttempted {
+        /// This conversation.
+        conversation_id: ConversationId,
+        /// Palaver's id.
+        message_id: MessageId,
+        /// 1 for the first attempt.
+        attempt: u32,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The window closes soon and the customer is waiting for an answer.
+    WindowClosingSoon {
+        /// This conversation.
+        conversation_id: ConversationId,
+        /// When the window closes.
+        closes_at: DateTime<Utc>,
         /// When.
         at: DateTime<Utc>,
     },
@@ -320,6 +352,8 @@ pub struct Conversation {
     outbound_index: BTreeMap<MessageId, usize>,
     /// WhatsApp id to Palaver id, for status webhooks.
     wa_ids: BTreeMap<WaMessageId, MessageId>,
+    /// The window close already warned about, so a warning is written once.
+    window_warned: Option<DateTime<Utc>>,
 }
 
 impl Conversation {
@@ -553,6 +587,41 @@ impl Aggregate for Conversation {
                     at: now,
                 }])
             }
+            C::RecordSendAttempt { message_id } => {
+                let h = self.require_started()?;
+                let message = self
+                    .outbound(message_id)
+                    .ok_or(Error::UnknownMessage(message_id))?;
+                if message.is_settled() {
+                    return Err(Error::InvalidTransition {
+                        action: "send",
+                        status: "settled",
+                    });
+                }
+                Ok(vec![E::SendAttempted {
+                    conversation_id: h.id,
+                    message_id,
+                    attempt: message.attempts + 1,
+                    at: now,
+                }])
+            }
+            C::WarnWindowClosing { closes_at } => {
+                let h = self.require_started()?;
+                // Still the same window, and its last word is the customer's.
+                let waiting = matches!(
+                    self.messages.last(),
+                    Some(ConversationMessage::Inbound(m)) if m.sent_at + WINDOW_LENGTH == closes_at
+                );
+                let closed = matches!(self.status, Some(ConversationStatus::Closed { .. }));
+                if !waiting || closed || now >= closes_at || self.window_warned == Some(closes_at) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![E::WindowClosingSoon {
+                    conversation_id: h.id,
+                    closes_at,
+                    at: now,
+                }])
+            }
             C::RecordDeliveryStatus { message, update } => {
                 let h = self.require_started()?;
                 let message_id = match message {
@@ -675,6 +744,7 @@ impl Aggregate for Conversation {
                         content: content.clone(),
                         wa_message_id: None,
                         delivery: DeliveryState::default(),
+                        attempts: 0,
                     }));
                 }
             }
@@ -703,6 +773,18 @@ impl Aggregate for Conversation {
                     m.delivery = std::mem::take(&mut m.delivery).merge(update);
                 }
             }
+            E::SendAttempted {
+                message_id, attempt, ..
+            } => {
+                if let Some(ConversationMessage::Outbound(m)) = self
+                    .outbound_index
+                    .get(message_id)
+                    .and_then(|&i| self.messages.get_mut(i))
+                {
+                    m.attempts = m.attempts.max(*attempt);
+                }
+            }
+            E::WindowClosingSoon { closes_at, .. } => self.window_warned = Some(*closes_at),
             E::Assigned { assignee, .. } => self.assignee = assignee.clone(),
             E::Snoozed { until, .. } => self.status = Some(ConversationStatus::Snoozed { until: *until }),
             E::Unsnoozed { .. } | E::Reopened { .. } => self.status = Some(ConversationStatus::Open),

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 /// Namespace for every UUID v5 Palaver derives. Changing it would move every
 /// derived stream, so it is fixed forever.
-const PALAVER_NAMESPACE: Uuid = Uuid::from_u128(0x6c1f_4a0e_8d3b_5e2a_9f47_0b8c_2d61_e3a5);
+pub(crate) const PALAVER_NAMESPACE: Uuid = Uuid::from_u128(0x6c1f_4a0e_8d3b_5e2a_9f47_0b8c_2d61_e3a5);
 
-fn derive(kind: &str, parts: &[&str]) -> Uuid {
+pub(crate) fn derive(kind: &str, parts: &[&str]) -> Uuid {
     // A separator that cannot appear in any part (ids are ASCII without NUL)
     // keeps ("ab", "c") and ("a", "bc") apart.
     let mut name = String::from(kind);
@@ -110,6 +110,14 @@ uuid_id!(
     MessageId
 );
 
+uuid_id!(
+    /// A stored webhook payload, derived from its body.
+    PayloadId
+);
+uuid_id!(
+    /// A durable timer, derived from what it does and when.
+    TimerId
+);
 string_id!(
     /// WhatsApp's phone number id of a business number (Cloud API path id).
     PhoneNumberId

@@ -18,7 +18,8 @@
 //!   [`thread`] (window, routing of inbound messages), [`conversation`]
 //!   (status, assignee, messages, delivery), [`contact`] (leads, users,
 //!   merges), [`templates`] (catalogue and the send check), [`campaign`]
-//!   (outbound campaigns), [`messenger`] (Messenger-to-WhatsApp switch).
+//!   (outbound campaigns), [`messenger`] (Messenger-to-WhatsApp switch),
+//!   [`intake`] (stored webhook payloads), [`timer`] (durable timers).
 //! - Rules used by several aggregates: [`window`] (24-hour customer care
 //!   window), [`delivery`] (monotonic delivery states), [`phone`] (E.164
 //!   normalization), [`message`] (message kinds), [`macros`] (macros as
@@ -36,6 +37,7 @@ pub mod conversation;
 pub mod delivery;
 pub mod error;
 pub mod ids;
+pub mod intake;
 pub mod macros;
 pub mod message;
 pub mod messenger;
@@ -44,6 +46,7 @@ pub mod phone;
 pub mod stream;
 pub mod templates;
 pub mod thread;
+pub mod timer;
 pub mod window;
 
 #[cfg(test)]

@@ -21,6 +21,48 @@ pub struct InboundMessage {
     pub sent_at: DateTime<Utc>,
     /// What it carries.
     pub content: InboundContent,
+    /// What it answers, whether it was forwarded, the ad it came from.
+    pub context: MessageContext,
+}
+
+/// Where a customer message stands in the chat, as the webhook reports it.
+/// The default is a fresh message: no reply, not forwarded, no referral.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageContext {
+    /// The message this one replies to (swipe-to-reply).
+    pub reply_to: Option<WaMessageId>,
+    /// The customer forwarded it.
+    pub forwarded: bool,
+    /// WhatsApp marks it as forwarded many times.
+    pub frequently_forwarded: bool,
+    /// The Click-to-WhatsApp ad or post the customer came from.
+    pub referral: Option<Referral>,
+}
+
+/// A Click-to-WhatsApp referral, kept field for field so analytics can
+/// attribute conversations to ads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Referral {
+    /// The ad's or post's URL.
+    pub source_url: String,
+    /// `ad` or `post`.
+    pub source_type: String,
+    /// The ad's or post's id.
+    pub source_id: String,
+    /// The ad's headline.
+    pub headline: String,
+    /// The ad's text.
+    pub body: String,
+    /// `image` or `video`, empty if none.
+    pub media_type: String,
+    /// The ad's image, if any.
+    pub image_url: String,
+    /// The ad's video, if any.
+    pub video_url: String,
+    /// The video's thumbnail, if any.
+    pub thumbnail_url: String,
+    /// Click id for conversion tracking.
+    pub ctwa_clid: String,
 }
 
 /// A media object held by WhatsApp.
@@ -291,4 +333,15 @@ pub struct OutboundMessage {
     pub wa_message_id: Option<WaMessageId>,
     /// Merged delivery state.
     pub delivery: crate::delivery::DeliveryState,
+    /// How many times the delivery worker handed it to the Cloud API.
+    pub attempts: u32,
+}
+
+impl OutboundMessage {
+    /// WhatsApp accepted it or it failed: nothing more to send.
+    pub fn is_settled(&self) -> bool {
+        self.wa_message_id.is_some()
+            || self.delivery.progress != crate::delivery::DeliveryProgress::Queued
+            || !self.delivery.failures.is_empty()
+    }
 }

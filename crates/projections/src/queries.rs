@@ -121,6 +121,9 @@ pub struct InboxRow {
     /// Whether a reply now must be a template (the 24-hour window is closed).
     pub needs_template: bool,
     pub window_closes_at: Option<DateTime<Utc>>,
+    /// The window closes within the warning time and the customer's last
+    /// message is unanswered (a `WindowClosingSoon` event, still current).
+    pub window_closing_soon: bool,
     pub origin: String,
     pub started_at: DateTime<Utc>,
 }
@@ -206,7 +209,8 @@ const INBOX_COLUMNS: &str = "i.conversation_id, i.workspace_id, i.thread_id, i.c
      COALESCE(c.survivor_id, i.contact_id), COALESCE(s.name, ''), \
      CASE WHEN i.status = 'snoozed' AND i.snoozed_until <= ?1 THEN 'open' ELSE i.status END, \
      i.snoozed_until, i.assignee, i.last_message_preview, i.last_message_kind, i.last_message_direction, \
-     i.last_activity_at, i.unread_count, i.waiting_since, w.window_closes_at, i.origin, i.started_at \
+     i.last_activity_at, i.unread_count, i.waiting_since, w.window_closes_at, i.origin, i.started_at, \
+     i.window_warning_closes_at \
      FROM inbox i \
      LEFT JOIN contacts c ON c.contact_id = i.contact_id \
      LEFT JOIN contacts s ON s.contact_id = c.survivor_id \
@@ -235,6 +239,9 @@ fn inbox_row(row: &Row<'_>, now: DateTime<Utc>) -> rusqlite::Result<InboxRow> {
         window_closes_at: closes.map(micros),
         origin: row.get(16)?,
         started_at: micros(row.get(17)?),
+        window_closing_soon: row
+            .get::<_, Option<i64>>(18)?
+            .is_some_and(|closes| closes > now.timestamp_micros()),
     })
 }
 

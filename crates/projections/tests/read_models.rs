@@ -171,6 +171,7 @@ impl World {
             wa_message_id: WaMessageId::new(wa_message),
             sent_at,
             content,
+            context: Default::default(),
         };
         let received = ConversationEvent::MessageReceived {
             conversation_id: conversation,

@@ -116,6 +116,7 @@ impl pb::conversation_service_server::ConversationService for Api {
             wa_message_id: WaMessageId::new(convert::required(&request.wa_message_id, "wa_message_id")?),
             sent_at: convert::time(request.sent_at, "sent_at")?,
             content: api::inbound_content(request.content).map_err(|e| invalid("content", e))?,
+            context: Default::default(),
         };
         let done = self
             .app

@@ -175,6 +175,7 @@ pub fn text_message(wa_message_id: &str, text: &str, sent_at: DateTime<Utc>) -> 
         content: InboundContent::Text {
             body: text.to_owned(),
         },
+        context: Default::default(),
     }
 }
 

@@ -33,6 +33,7 @@ fn inbound(wamid: &str, sent_at: i64, content: InboundContent) -> InboundMessage
         wa_message_id: WaMessageId::new(wamid),
         sent_at: t(sent_at),
         content,
+        context: Default::default(),
     }
 }
 
@@ -656,4 +657,62 @@ proptest! {
         };
         prop_assert_eq!(final_state(&forward), final_state(&backward));
     }
+}
+
+// --- delivery attempts and the window-closing warning -----------------------
+
+fn text_out(body: &str) -> OutboundContent {
+    OutboundContent::Text { body: body.into() }
+}
+
+#[test]
+fn send_attempts_are_counted_until_the_message_is_settled() {
+    let mut past = history();
+    past.push(queued(1, text_out("hello"), 10));
+    let state = given::<Conversation>(past.clone())
+        .when(C::RecordSendAttempt { message_id: msg(1) }, t(11))
+        .then([E::SendAttempted {
+            conversation_id: conv(),
+            message_id: msg(1),
+            attempt: 1,
+            at: t(11),
+        }]);
+    assert_eq!(state.outbound(msg(1)).unwrap().attempts, 1);
+
+    past.push(E::OutboundAccepted {
+        conversation_id: conv(),
+        message_id: msg(1),
+        wa_message_id: WaMessageId::new("wamid.1"),
+        at: t(12),
+    });
+    given::<Conversation>(past)
+        .when(C::RecordSendAttempt { message_id: msg(1) }, t(13))
+        .then_error(Error::InvalidTransition {
+            action: "send",
+            status: "settled",
+        });
+}
+
+#[test]
+fn window_warning_only_while_the_customer_waits_in_that_window() {
+    let closes_at = t(0) + crate::window::WINDOW_LENGTH;
+    let warn = || C::WarnWindowClosing { closes_at };
+    let warned = E::WindowClosingSoon {
+        conversation_id: conv(),
+        closes_at,
+        at: t(100),
+    };
+    // The customer's "hi" at 0 is unanswered: warn, once.
+    let mut past = history();
+    given::<Conversation>(past.clone()).when(warn(), t(100)).then([warned.clone()]);
+    past.push(warned);
+    assert!(given::<Conversation>(past).when(warn(), t(101)).events().is_empty());
+    // A reply after it: nothing to warn about.
+    let mut answered = history();
+    answered.push(queued(1, text_out("on it"), 50));
+    assert!(given::<Conversation>(answered).when(warn(), t(100)).events().is_empty());
+    // A newer customer message moved the window: this timer is stale.
+    let mut moved = history();
+    moved.push(received(inbound("m2", 60, text("still there?")), 60));
+    assert!(given::<Conversation>(moved).when(warn(), t(100)).events().is_empty());
 }

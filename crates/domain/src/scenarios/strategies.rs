@@ -8,12 +8,14 @@ use uuid::Uuid;
 use crate::campaign::{CampaignEvent, CampaignTrigger};
 use crate::channel::{ChannelEvent, ChannelSettings, ConnectedNumber, QuietPeriod, QuietPeriodUnit};
 use crate::codec::DomainEvent;
+use crate::intake::PayloadEvent;
+use crate::timer::{TimerAction, TimerEvent};
 use crate::contact::{ContactEvent, ContactKind, MergeReason};
 use crate::conversation::{ConversationEvent, WakeReason};
 use crate::delivery::{DeliveryFailure, DeliveryProgress, DeliveryUpdate};
 use crate::ids::*;
 use crate::message::{
-    ContactCard, InboundContent, InboundMessage, InteractiveReplyKind, Media, OutboundContent,
+    ContactCard, InboundContent, InboundMessage, InteractiveReplyKind, Media, MessageContext, OutboundContent, Referral,
 };
 use crate::messenger::{SwitchEvent, SwitchToken};
 use crate::office_hours::{OfficeHours, OfficeInterval};
@@ -297,6 +299,35 @@ fn update() -> impl Strategy<Value = DeliveryUpdate> {
     ]
 }
 
+fn message_context() -> impl Strategy<Value = MessageContext> {
+    let referral = (text(), word(), word(), text(), text(), word(), word()).prop_map(
+        |(source_url, source_type, source_id, headline, body, media_type, ctwa_clid)| Referral {
+            source_url,
+            source_type,
+            source_id,
+            headline,
+            body,
+            media_type,
+            image_url: String::new(),
+            video_url: String::new(),
+            thumbnail_url: String::new(),
+            ctwa_clid,
+        },
+    );
+    (
+        proptest::option::of(word().prop_filter("non-empty", |w| !w.is_empty())),
+        any::<bool>(),
+        any::<bool>(),
+        proptest::option::of(referral),
+    )
+        .prop_map(|(reply_to, forwarded, frequently_forwarded, referral)| MessageContext {
+            reply_to: reply_to.map(WaMessageId::new),
+            forwarded,
+            frequently_forwarded,
+            referral,
+        })
+}
+
 fn wake() -> impl Strategy<Value = WakeReason> {
     prop_oneof![Just(WakeReason::CustomerMessage), Just(WakeReason::Manual)]
 }
@@ -312,14 +343,15 @@ pub fn conversation_event() -> impl Strategy<Value = ConversationEvent> {
             origin,
             at
         }),
-        (id(), word(), time(), inbound_content(), time()).prop_map(
-            |(conversation_id, m, sent_at, content, received_at)| {
+        (id(), word(), time(), inbound_content(), message_context(), time()).prop_map(
+            |(conversation_id, m, sent_at, content, context, received_at)| {
                 E::MessageReceived {
                     conversation_id,
                     message: InboundMessage {
                         wa_message_id: WaMessageId::new(m),
                         sent_at,
                         content,
+                        context,
                     },
                     received_at,
                 }
@@ -376,6 +408,77 @@ pub fn conversation_event() -> impl Strategy<Value = ConversationEvent> {
             conversation_id,
             reason,
             by,
+            at
+        }),
+        (id(), uuid(), 1..10u32, time()).prop_map(|(conversation_id, m, attempt, at)| E::SendAttempted {
+            conversation_id,
+            message_id: MessageId::from_uuid(m),
+            attempt,
+            at
+        }),
+        (id(), time(), time()).prop_map(|(conversation_id, closes_at, at)| E::WindowClosingSoon {
+            conversation_id,
+            closes_at,
+            at
+        }),
+    ]
+}
+
+fn payload_event() -> impl Strategy<Value = PayloadEvent> {
+    use PayloadEvent as E;
+    let id = || uuid().prop_map(PayloadId::from_uuid);
+    prop_oneof![
+        (id(), text(), time()).prop_map(|(payload_id, body, at)| E::Received {
+            payload_id,
+            body: body.into_bytes(),
+            at
+        }),
+        (id(), any::<u32>(), time()).prop_map(|(payload_id, items, at)| E::Processed {
+            payload_id,
+            items,
+            at
+        }),
+        (id(), proptest::collection::vec(word(), 0..3), time()).prop_map(|(payload_id, numbers, at)| {
+            E::Parked {
+                payload_id,
+                phone_number_ids: numbers.into_iter().map(PhoneNumberId::new).collect(),
+                at,
+            }
+        }),
+        (id(), text(), time()).prop_map(|(payload_id, error, at)| E::Failed { payload_id, error, at }),
+    ]
+}
+
+fn timer_event() -> impl Strategy<Value = TimerEvent> {
+    let action = prop_oneof![
+        uuid().prop_map(|c| TimerAction::LaunchCampaign {
+            campaign_id: CampaignId::from_uuid(c)
+        }),
+        (uuid(), time()).prop_map(|(c, until)| TimerAction::WakeConversation {
+            conversation_id: ConversationId::from_uuid(c),
+            until
+        }),
+        (uuid(), time()).prop_map(|(c, closes_at)| TimerAction::WarnWindowClosing {
+            conversation_id: ConversationId::from_uuid(c),
+            closes_at
+        }),
+        (uuid(), uuid()).prop_map(|(c, m)| TimerAction::ExpireUncertainSend {
+            conversation_id: ConversationId::from_uuid(c),
+            message_id: MessageId::from_uuid(m)
+        }),
+    ];
+    prop_oneof![
+        (uuid(), uuid(), time(), action, time()).prop_map(|(t, w, due_at, action, at)| {
+            TimerEvent::Scheduled {
+                timer_id: TimerId::from_uuid(t),
+                workspace_id: WorkspaceId::from_uuid(w),
+                due_at,
+                action,
+                at,
+            }
+        }),
+        (uuid(), time()).prop_map(|(t, at)| TimerEvent::Fired {
+            timer_id: TimerId::from_uuid(t),
             at
         }),
     ]
@@ -603,5 +706,7 @@ pub fn domain_event() -> impl Strategy<Value = DomainEvent> {
         template_event().prop_map(DomainEvent::Template),
         campaign_event().prop_map(DomainEvent::Campaign),
         switch_event().prop_map(DomainEvent::Switch),
+        payload_event().prop_map(DomainEvent::Payload),
+        timer_event().prop_map(DomainEvent::Timer),
     ]
 }

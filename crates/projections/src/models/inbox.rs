@@ -29,7 +29,7 @@ impl Projector for InboxProjector {
         "inbox"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn schema(&self) -> &'static str {
         include_str!("sql/inbox.sql")
@@ -48,6 +48,7 @@ impl Projector for InboxProjector {
             t::CONVERSATION_UNSNOOZED,
             t::CONVERSATION_CLOSED,
             t::CONVERSATION_REOPENED,
+            t::WINDOW_CLOSING_SOON,
         ]
     }
 
@@ -100,7 +101,9 @@ impl Projector for InboxProjector {
                      last_message_at = MAX(COALESCE(last_message_at, ?2), ?2), \
                      last_activity_at = MAX(last_activity_at, ?2), \
                      unread_count = unread_count + 1, \
-                     waiting_since = COALESCE(MIN(waiting_since, ?2), ?2) \
+                     waiting_since = COALESCE(MIN(waiting_since, ?2), ?2), \
+                     window_warning_closes_at = CASE WHEN ?2 >= COALESCE(last_message_at, ?2) THEN NULL \
+                         ELSE window_warning_closes_at END \
                      WHERE conversation_id = ?1",
                     conversation_id.to_string(),
                     message.sent_at,
@@ -115,7 +118,8 @@ impl Projector for InboxProjector {
                     "UPDATE inbox SET last_message_preview = ?3, last_message_kind = ?4, \
                      last_message_direction = 'outbound', last_message_at = MAX(COALESCE(last_message_at, ?2), ?2), \
                      last_activity_at = MAX(last_activity_at, ?2), \
-                     unread_count = 0, waiting_since = NULL WHERE conversation_id = ?1",
+                     unread_count = 0, waiting_since = NULL, window_warning_closes_at = NULL \
+                     WHERE conversation_id = ?1",
                     conversation_id.to_string(),
                     *at,
                     summary.preview,
@@ -142,7 +146,14 @@ impl Projector for InboxProjector {
                 "UPDATE inbox SET status = 'closed', snoozed_until = NULL WHERE conversation_id = ?1",
                 conversation_id.to_string(),
             )),
-            ConversationEvent::OutboundAccepted { .. } | ConversationEvent::DeliveryStatusChanged { .. } => {}
+            ConversationEvent::WindowClosingSoon { conversation_id, closes_at, .. } => out.push(stmt!(
+                "UPDATE inbox SET window_warning_closes_at = ?2 WHERE conversation_id = ?1",
+                conversation_id.to_string(),
+                *closes_at,
+            )),
+            ConversationEvent::OutboundAccepted { .. }
+            | ConversationEvent::DeliveryStatusChanged { .. }
+            | ConversationEvent::SendAttempted { .. } => {}
         }
         Ok(())
     }

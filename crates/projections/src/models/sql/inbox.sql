@@ -18,6 +18,9 @@ CREATE TABLE inbox (
     last_activity_at        INTEGER NOT NULL, -- µs since 1970 UTC
     unread_count            INTEGER NOT NULL DEFAULT 0, -- customer messages since our last reply
     waiting_since           INTEGER,          -- oldest unanswered customer message, µs
+    -- Set by WindowClosingSoon: the window closes at this time (µs) and the
+    -- customer is still waiting; cleared by our reply or a newer message.
+    window_warning_closes_at INTEGER,
     started_at              INTEGER NOT NULL
 );
 CREATE INDEX inbox_by_activity ON inbox (workspace_id, last_activity_at DESC, conversation_id DESC);
