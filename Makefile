@@ -5,7 +5,7 @@ CARGO ?= cargo
 # output); plain `cargo test` is the fallback when it is not installed.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help build run test lint fmt bench clean
+.PHONY: help build run test lint fmt bench clean validate-deploy
 
 help:
 	@echo "make run    - run Palaver on the embedded store in ./palaver-data"
@@ -41,3 +41,6 @@ bench:
 
 clean:
 	$(CARGO) clean
+
+validate-deploy:
+	deploy/validate
