@@ -13,7 +13,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use palaver_domain::ids::{CampaignId, ContactId, ConversationId, MessageId, ThreadId};
+use palaver_domain::ids::{CampaignId, ContactId, ConversationId, MessageId, ThreadId, TimerId};
 use palaver_domain::messenger::{self, SwitchToken};
 use palaver_store::{Position, StreamName};
 use serde::{Deserialize, Serialize};
@@ -71,7 +71,7 @@ macro_rules! replay_uuid_id {
     )*};
 }
 
-replay_uuid_id!(MessageId, ContactId, CampaignId, ConversationId, ThreadId);
+replay_uuid_id!(MessageId, ContactId, CampaignId, ConversationId, ThreadId, TimerId);
 
 impl Replay for Inbound {
     fn to_record(&self) -> Value {

@@ -32,20 +32,25 @@
 //!   [`contact`], [`campaign`], [`switch`]; queries: [`queries`].
 
 pub mod campaign;
+pub mod campaign_sends;
 pub mod channel;
 pub mod clock;
 pub mod contact;
 pub mod context;
 pub mod conversation;
+pub mod delivery;
 pub mod error;
 mod idempotency;
 pub mod inbound;
+pub mod intake;
 mod lookups;
 pub mod queries;
 mod records;
 mod repository;
 pub mod switch;
 mod tenancy;
+pub mod timer_actions;
+pub mod timers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +60,7 @@ use palaver_projections::queries::ReadModels;
 use palaver_store::EventStore;
 
 pub use campaign::{CampaignState, CampaignView, NewCampaign, RecipientState, RecipientView};
+pub use campaign_sends::{CampaignSend, RecipientSendOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contact::NewContact;
 pub use context::{CommandContext, CommandResult};

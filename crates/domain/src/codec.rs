@@ -29,9 +29,10 @@ use crate::delivery::{DeliveryFailure, DeliveryProgress, DeliveryUpdate};
 use crate::ids::{
     Actor, BusinessAccountId, MessengerConversationId, PhoneNumberId, TeammateId, WaId, WaMessageId,
 };
+use crate::intake::PayloadEvent;
 use crate::message::{
-    ContactCard, InboundContent, InboundMessage, InteractiveReplyKind, Media, MessageContext, OutboundContent,
-    Referral,
+    ContactCard, InboundContent, InboundMessage, InteractiveReplyKind, Media, MessageContext,
+    OutboundContent, Referral,
 };
 use crate::messenger::{SwitchEvent, SwitchToken};
 use crate::office_hours::{OfficeHours, OfficeInterval};
@@ -40,7 +41,6 @@ use crate::templates::{
     ComponentKind, Template, TemplateCategory, TemplateComponent, TemplateDefinition, TemplateEvent,
     TemplateSend, TemplateStatus,
 };
-use crate::intake::PayloadEvent;
 use crate::thread::{ConversationOrigin, InboundRouting, ThreadEvent, ThreadIdentity};
 use crate::timer::{TimerAction, TimerEvent};
 
@@ -768,7 +768,11 @@ fn context_to_pb(context: &MessageContext) -> Option<pb::MessageContext> {
         return None;
     }
     Some(pb::MessageContext {
-        reply_to_wa_message_id: context.reply_to.as_ref().map(ToString::to_string).unwrap_or_default(),
+        reply_to_wa_message_id: context
+            .reply_to
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         forwarded: context.forwarded,
         frequently_forwarded: context.frequently_forwarded,
         referral: context.referral.as_ref().map(|r| pb::Referral {
@@ -797,17 +801,19 @@ fn context_from_pb(context: Option<pb::MessageContext>) -> MessageContext {
             .map(WaMessageId::new),
         forwarded: c.forwarded,
         frequently_forwarded: c.frequently_forwarded,
-        referral: c.referral.map(|r| Referral {
-            source_url: r.source_url,
-            source_type: r.source_type,
-            source_id: r.source_id,
-            headline: r.headline,
-            body: r.body,
-            media_type: r.media_type,
-            image_url: r.image_url,
-            video_url: r.video_url,
-            thumbnail_url: r.thumbnail_url,
-            ctwa_clid: r.ctwa_clid,
+        referral: c.referral.map(|r| {
+            Box::new(Referral {
+                source_url: r.source_url,
+                source_type: r.source_type,
+                source_id: r.source_id,
+                headline: r.headline,
+                body: r.body,
+                media_type: r.media_type,
+                image_url: r.image_url,
+                video_url: r.video_url,
+                thumbnail_url: r.thumbnail_url,
+                ctwa_clid: r.ctwa_clid,
+            })
         }),
     }
 }
@@ -1961,7 +1967,11 @@ fn encode_payload(event: &PayloadEvent) -> (&'static str, Vec<u8>) {
             }
             .encode_to_vec(),
         ),
-        PayloadEvent::Processed { payload_id, items, at } => (
+        PayloadEvent::Processed {
+            payload_id,
+            items,
+            at,
+        } => (
             t::WEBHOOK_PAYLOAD_PROCESSED,
             pb::WebhookPayloadProcessed {
                 payload_id: payload_id.to_string(),
@@ -1983,7 +1993,11 @@ fn encode_payload(event: &PayloadEvent) -> (&'static str, Vec<u8>) {
             }
             .encode_to_vec(),
         ),
-        PayloadEvent::Failed { payload_id, error, at } => (
+        PayloadEvent::Failed {
+            payload_id,
+            error,
+            at,
+        } => (
             t::WEBHOOK_PAYLOAD_FAILED,
             pb::WebhookPayloadFailed {
                 payload_id: payload_id.to_string(),
@@ -2042,12 +2056,13 @@ fn timer_action_to_pb(action: &TimerAction) -> pb::TimerAction {
         TimerAction::LaunchCampaign { campaign_id } => Kind::LaunchCampaign(pb::LaunchCampaign {
             campaign_id: campaign_id.to_string(),
         }),
-        TimerAction::WakeConversation { conversation_id, until } => {
-            Kind::WakeConversation(pb::WakeConversation {
-                conversation_id: conversation_id.to_string(),
-                until: ts(*until),
-            })
-        }
+        TimerAction::WakeConversation {
+            conversation_id,
+            until,
+        } => Kind::WakeConversation(pb::WakeConversation {
+            conversation_id: conversation_id.to_string(),
+            until: ts(*until),
+        }),
         TimerAction::WarnWindowClosing {
             conversation_id,
             closes_at,

@@ -139,10 +139,15 @@ pub enum ConversationCommand {
         wa_message_id: WaMessageId,
     },
     /// The delivery worker is about to send `message_id` to the Cloud API.
-    /// Refused once the message is settled (accepted or failed).
+    /// Refused once the message is settled (accepted or failed), and
+    /// unless exactly `expected_attempts` attempts are recorded: that
+    /// fences the attempt, so two workers (or a retried handler) that read
+    /// the same count cannot both record, and then send, attempt N.
     RecordSendAttempt {
         /// The message.
         message_id: MessageId,
+        /// The attempts the worker saw before this one.
+        expected_attempts: u32,
     },
     /// Warn that the window closing at `closes_at` closes soon, if the
     /// conversation is still waiting on us in that window.
@@ -587,7 +592,10 @@ impl Aggregate for Conversation {
                     at: now,
                 }])
             }
-            C::RecordSendAttempt { message_id } => {
+            C::RecordSendAttempt {
+                message_id,
+                expected_attempts,
+            } => {
                 let h = self.require_started()?;
                 let message = self
                     .outbound(message_id)
@@ -596,6 +604,13 @@ impl Aggregate for Conversation {
                     return Err(Error::InvalidTransition {
                         action: "send",
                         status: "settled",
+                    });
+                }
+                if message.attempts != expected_attempts {
+                    // Someone else recorded this attempt (and may be sending).
+                    return Err(Error::InvalidTransition {
+                        action: "send",
+                        status: "being sent",
                     });
                 }
                 Ok(vec![E::SendAttempted {

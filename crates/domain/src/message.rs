@@ -36,7 +36,8 @@ pub struct MessageContext {
     /// WhatsApp marks it as forwarded many times.
     pub frequently_forwarded: bool,
     /// The Click-to-WhatsApp ad or post the customer came from.
-    pub referral: Option<Referral>,
+    /// Boxed: rare, and ten strings would make every message carry them.
+    pub referral: Option<Box<Referral>>,
 }
 
 /// A Click-to-WhatsApp referral, kept field for field so analytics can

@@ -669,15 +669,38 @@ fn text_out(body: &str) -> OutboundContent {
 fn send_attempts_are_counted_until_the_message_is_settled() {
     let mut past = history();
     past.push(queued(1, text_out("hello"), 10));
+    let attempt = |expected_attempts| C::RecordSendAttempt {
+        message_id: msg(1),
+        expected_attempts,
+    };
+    let first = E::SendAttempted {
+        conversation_id: conv(),
+        message_id: msg(1),
+        attempt: 1,
+        at: t(11),
+    };
     let state = given::<Conversation>(past.clone())
-        .when(C::RecordSendAttempt { message_id: msg(1) }, t(11))
+        .when(attempt(0), t(11))
+        .then([first.clone()]);
+    assert_eq!(state.outbound(msg(1)).unwrap().attempts, 1);
+
+    // Fencing: a second worker that also saw no attempts is refused, so
+    // attempt 1 is recorded (and sent) once; the next attempt names 1.
+    past.push(first);
+    given::<Conversation>(past.clone())
+        .when(attempt(0), t(12))
+        .then_error(Error::InvalidTransition {
+            action: "send",
+            status: "being sent",
+        });
+    given::<Conversation>(past.clone())
+        .when(attempt(1), t(12))
         .then([E::SendAttempted {
             conversation_id: conv(),
             message_id: msg(1),
-            attempt: 1,
-            at: t(11),
+            attempt: 2,
+            at: t(12),
         }]);
-    assert_eq!(state.outbound(msg(1)).unwrap().attempts, 1);
 
     past.push(E::OutboundAccepted {
         conversation_id: conv(),
@@ -686,7 +709,7 @@ fn send_attempts_are_counted_until_the_message_is_settled() {
         at: t(12),
     });
     given::<Conversation>(past)
-        .when(C::RecordSendAttempt { message_id: msg(1) }, t(13))
+        .when(attempt(1), t(13))
         .then_error(Error::InvalidTransition {
             action: "send",
             status: "settled",
@@ -704,15 +727,32 @@ fn window_warning_only_while_the_customer_waits_in_that_window() {
     };
     // The customer's "hi" at 0 is unanswered: warn, once.
     let mut past = history();
-    given::<Conversation>(past.clone()).when(warn(), t(100)).then([warned.clone()]);
+    given::<Conversation>(past.clone())
+        .when(warn(), t(100))
+        .then([warned.clone()]);
     past.push(warned);
-    assert!(given::<Conversation>(past).when(warn(), t(101)).events().is_empty());
+    assert!(
+        given::<Conversation>(past)
+            .when(warn(), t(101))
+            .events()
+            .is_empty()
+    );
     // A reply after it: nothing to warn about.
     let mut answered = history();
     answered.push(queued(1, text_out("on it"), 50));
-    assert!(given::<Conversation>(answered).when(warn(), t(100)).events().is_empty());
+    assert!(
+        given::<Conversation>(answered)
+            .when(warn(), t(100))
+            .events()
+            .is_empty()
+    );
     // A newer customer message moved the window: this timer is stale.
     let mut moved = history();
     moved.push(received(inbound("m2", 60, text("still there?")), 60));
-    assert!(given::<Conversation>(moved).when(warn(), t(100)).events().is_empty());
+    assert!(
+        given::<Conversation>(moved)
+            .when(warn(), t(100))
+            .events()
+            .is_empty()
+    );
 }

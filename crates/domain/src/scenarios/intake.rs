@@ -22,8 +22,15 @@ fn a_payload_is_stored_once_under_the_id_of_its_body() {
         payload_id: PayloadId::of_body(BODY),
         body: BODY.to_vec(),
     };
-    given::<WebhookPayload>([]).when(receive(), t(0)).then([received()]);
-    assert!(given::<WebhookPayload>([received()]).when(receive(), t(5)).events().is_empty());
+    given::<WebhookPayload>([])
+        .when(receive(), t(0))
+        .then([received()]);
+    assert!(
+        given::<WebhookPayload>([received()])
+            .when(receive(), t(5))
+            .events()
+            .is_empty()
+    );
     assert_ne!(PayloadId::of_body(BODY), PayloadId::of_body(b"{}"));
     given::<WebhookPayload>([])
         .when(
@@ -45,14 +52,26 @@ fn a_parked_payload_can_be_processed_later() {
         at: t(1),
     };
     let state = given::<WebhookPayload>([received()])
-        .when(C::Park { phone_number_ids: vec![number.clone()] }, t(1))
+        .when(
+            C::Park {
+                phone_number_ids: vec![number.clone()],
+            },
+            t(1),
+        )
         .then([parked.clone()]);
     assert_eq!(state.outcome(), &PayloadOutcome::Parked(vec![number.clone()]));
     // Parking again for the same numbers changes nothing.
-    assert!(given::<WebhookPayload>([received(), parked.clone()])
-        .when(C::Park { phone_number_ids: vec![number] }, t(2))
-        .events()
-        .is_empty());
+    assert!(
+        given::<WebhookPayload>([received(), parked.clone()])
+            .when(
+                C::Park {
+                    phone_number_ids: vec![number]
+                },
+                t(2)
+            )
+            .events()
+            .is_empty()
+    );
     let state = given::<WebhookPayload>([received(), parked])
         .when(C::MarkProcessed { items: 2 }, t(3))
         .then([E::Processed {

@@ -8,14 +8,14 @@ use uuid::Uuid;
 use crate::campaign::{CampaignEvent, CampaignTrigger};
 use crate::channel::{ChannelEvent, ChannelSettings, ConnectedNumber, QuietPeriod, QuietPeriodUnit};
 use crate::codec::DomainEvent;
-use crate::intake::PayloadEvent;
-use crate::timer::{TimerAction, TimerEvent};
 use crate::contact::{ContactEvent, ContactKind, MergeReason};
 use crate::conversation::{ConversationEvent, WakeReason};
 use crate::delivery::{DeliveryFailure, DeliveryProgress, DeliveryUpdate};
 use crate::ids::*;
+use crate::intake::PayloadEvent;
 use crate::message::{
-    ContactCard, InboundContent, InboundMessage, InteractiveReplyKind, Media, MessageContext, OutboundContent, Referral,
+    ContactCard, InboundContent, InboundMessage, InteractiveReplyKind, Media, MessageContext,
+    OutboundContent, Referral,
 };
 use crate::messenger::{SwitchEvent, SwitchToken};
 use crate::office_hours::{OfficeHours, OfficeInterval};
@@ -25,6 +25,7 @@ use crate::templates::{
     TemplateSend, TemplateStatus,
 };
 use crate::thread::{ConversationOrigin, InboundRouting, ThreadEvent, ThreadIdentity};
+use crate::timer::{TimerAction, TimerEvent};
 
 pub fn time() -> impl Strategy<Value = DateTime<Utc>> {
     (1_500_000_000i64..2_000_000_000, 0u32..1_000_000_000)
@@ -320,12 +321,14 @@ fn message_context() -> impl Strategy<Value = MessageContext> {
         any::<bool>(),
         proptest::option::of(referral),
     )
-        .prop_map(|(reply_to, forwarded, frequently_forwarded, referral)| MessageContext {
-            reply_to: reply_to.map(WaMessageId::new),
-            forwarded,
-            frequently_forwarded,
-            referral,
-        })
+        .prop_map(
+            |(reply_to, forwarded, frequently_forwarded, referral)| MessageContext {
+                reply_to: reply_to.map(WaMessageId::new),
+                forwarded,
+                frequently_forwarded,
+                referral: referral.map(Box::new),
+            },
+        )
 }
 
 fn wake() -> impl Strategy<Value = WakeReason> {
@@ -445,7 +448,11 @@ fn payload_event() -> impl Strategy<Value = PayloadEvent> {
                 at,
             }
         }),
-        (id(), text(), time()).prop_map(|(payload_id, error, at)| E::Failed { payload_id, error, at }),
+        (id(), text(), time()).prop_map(|(payload_id, error, at)| E::Failed {
+            payload_id,
+            error,
+            at
+        }),
     ]
 }
 

@@ -30,15 +30,29 @@ fn a_timer_is_scheduled_once_and_fires_once() {
         action: action(),
     };
     given::<Timer>([]).when(schedule(), t(0)).then([scheduled()]);
-    assert!(given::<Timer>([scheduled()]).when(schedule(), t(1)).events().is_empty());
+    assert!(
+        given::<Timer>([scheduled()])
+            .when(schedule(), t(1))
+            .events()
+            .is_empty()
+    );
     let fired = E::Fired {
         timer_id: TimerId::derive(&action(), t(3600)),
         at: t(3600),
     };
-    let state = given::<Timer>([scheduled()]).when(C::Fire, t(3600)).then([fired.clone()]);
+    let state = given::<Timer>([scheduled()])
+        .when(C::Fire, t(3600))
+        .then([fired.clone()]);
     assert!(state.fired());
-    assert!(given::<Timer>([scheduled(), fired]).when(C::Fire, t(3601)).events().is_empty());
-    given::<Timer>([]).when(C::Fire, t(0)).then_error(Error::NotFound("timer"));
+    assert!(
+        given::<Timer>([scheduled(), fired])
+            .when(C::Fire, t(3601))
+            .events()
+            .is_empty()
+    );
+    given::<Timer>([])
+        .when(C::Fire, t(0))
+        .then_error(Error::NotFound("timer"));
 }
 
 #[test]
@@ -47,7 +61,16 @@ fn timer_ids_follow_what_and_when() {
         conversation_id: ConversationId::from_uuid(uuid::Uuid::from_u128(9)),
         until,
     };
-    assert_eq!(TimerId::derive(&wake(t(10)), t(10)), TimerId::derive(&wake(t(10)), t(10)));
-    assert_ne!(TimerId::derive(&wake(t(10)), t(10)), TimerId::derive(&wake(t(20)), t(20)));
-    assert_ne!(TimerId::derive(&wake(t(10)), t(10)), TimerId::derive(&action(), t(10)));
+    assert_eq!(
+        TimerId::derive(&wake(t(10)), t(10)),
+        TimerId::derive(&wake(t(10)), t(10))
+    );
+    assert_ne!(
+        TimerId::derive(&wake(t(10)), t(10)),
+        TimerId::derive(&wake(t(20)), t(20))
+    );
+    assert_ne!(
+        TimerId::derive(&wake(t(10)), t(10)),
+        TimerId::derive(&action(), t(10))
+    );
 }
