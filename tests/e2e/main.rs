@@ -2,9 +2,11 @@
 //! data folder and free ports, and drive it as a client, an operator or an
 //! auditor would.
 
+mod admin;
 mod api;
 mod cli;
 mod harness;
 mod projections;
 mod serve;
 mod tls;
+mod webhooks;

@@ -64,7 +64,10 @@ impl App {
                 position: result.last_position,
                 duplicate: false,
             }),
-            Err(palaver_store::Error::WrongExpectedRevision { .. }) => {
+            // The stream exists, or a concurrent post of the same body won
+            // the race (same derived event id, another timestamp): either
+            // way the payload is stored.
+            Err(palaver_store::Error::WrongExpectedRevision { .. } | palaver_store::Error::EventIdConflict { .. }) => {
                 let first = self
                     .inner
                     .store

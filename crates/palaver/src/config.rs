@@ -34,6 +34,97 @@ pub struct Config {
     /// Lets clients set the server's clock (TestClockService). For end-to-end
     /// tests only: never turn it on in production.
     pub unsafe_test_clock: bool,
+    /// Where events are kept: `sqlite` (embedded, in `data_dir`),
+    /// `postgres` or `kurrentdb`.
+    pub store: StoreKind,
+    /// Where read models, worker checkpoints and leases are kept: `sqlite`
+    /// (in `data_dir`; one instance) or `postgres` (several instances).
+    pub read_models: ReadModelsKind,
+    /// PostgreSQL connection URL, for `store = "postgres"` and
+    /// `read_models = "postgres"`.
+    pub postgres_url: Option<Secret>,
+    /// PostgreSQL schema Palaver's tables live in.
+    pub postgres_schema: String,
+    /// KurrentDB connection string (`kurrentdb://…` or `esdb://…`), for
+    /// `store = "kurrentdb"`.
+    pub kurrentdb_url: Option<Secret>,
+    /// This instance's name in leases; default: host name and process id.
+    pub instance_id: Option<String>,
+    /// The token Meta sends in the webhook subscription handshake.
+    pub whatsapp_verify_token: Option<Secret>,
+    /// The Meta app secret that signs webhook bodies. Webhooks are refused
+    /// until it is set.
+    pub whatsapp_app_secret: Option<Secret>,
+    /// The Cloud API access token for sending. Without it, nothing is sent
+    /// (queued messages wait).
+    pub whatsapp_access_token: Option<Secret>,
+    /// The Cloud API's base URL (a stub's in tests).
+    pub whatsapp_api_base_url: String,
+    /// The Graph API version in request paths, e.g. `v25.0`.
+    pub whatsapp_api_version: String,
+    /// Most messages sent per second, across numbers (the Cloud API's
+    /// default throughput is 80 per number).
+    pub whatsapp_send_rate: u32,
+    /// Largest webhook body accepted, in bytes.
+    pub webhook_body_limit_bytes: usize,
+    /// How long before a customer's window closes the inbox is warned.
+    pub window_warning_minutes: u32,
+}
+
+/// A setting that must not be printed: `Debug` and `--dump-config` show
+/// only that it is set.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    /// The value, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+/// Which event store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// Embedded SQLite in the data folder.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+    /// A KurrentDB (EventStoreDB) server or cluster.
+    Kurrentdb,
+}
+
+/// Where read models live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadModelsKind {
+    /// SQLite in the data folder.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL schema.
+    Postgres,
 }
 
 impl Default for Config {
@@ -49,6 +140,20 @@ impl Default for Config {
             tls_key: None,
             read_your_writes_timeout_ms: 5_000,
             unsafe_test_clock: false,
+            store: StoreKind::Sqlite,
+            read_models: ReadModelsKind::Sqlite,
+            postgres_url: None,
+            postgres_schema: "palaver".to_owned(),
+            kurrentdb_url: None,
+            instance_id: None,
+            whatsapp_verify_token: None,
+            whatsapp_app_secret: None,
+            whatsapp_access_token: None,
+            whatsapp_api_base_url: "https://graph.facebook.com".to_owned(),
+            whatsapp_api_version: "v25.0".to_owned(),
+            whatsapp_send_rate: 80,
+            webhook_body_limit_bytes: 3 * 1024 * 1024,
+            window_warning_minutes: 60,
         }
     }
 }
@@ -90,6 +195,48 @@ pub struct Overrides {
     /// For end-to-end tests only: lets clients set the server's clock.
     #[arg(long, global = true, env = "PALAVER_UNSAFE_TEST_CLOCK", hide = true)]
     pub unsafe_test_clock: Option<bool>,
+    /// Event store: sqlite, postgres or kurrentdb.
+    #[arg(long, global = true, env = "PALAVER_STORE")]
+    pub store: Option<StoreKind>,
+    /// Read models, checkpoints and leases: sqlite or postgres.
+    #[arg(long, global = true, env = "PALAVER_READ_MODELS")]
+    pub read_models: Option<ReadModelsKind>,
+    /// PostgreSQL connection URL.
+    #[arg(long, global = true, env = "PALAVER_POSTGRES_URL", hide_env_values = true)]
+    pub postgres_url: Option<Secret>,
+    /// PostgreSQL schema.
+    #[arg(long, global = true, env = "PALAVER_POSTGRES_SCHEMA")]
+    pub postgres_schema: Option<String>,
+    /// KurrentDB connection string.
+    #[arg(long, global = true, env = "PALAVER_KURRENTDB_URL", hide_env_values = true)]
+    pub kurrentdb_url: Option<Secret>,
+    /// This instance's name in leases.
+    #[arg(long, global = true, env = "PALAVER_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Webhook subscription verify token.
+    #[arg(long, global = true, env = "PALAVER_WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
+    pub whatsapp_verify_token: Option<Secret>,
+    /// Meta app secret (webhook signatures).
+    #[arg(long, global = true, env = "PALAVER_WHATSAPP_APP_SECRET", hide_env_values = true)]
+    pub whatsapp_app_secret: Option<Secret>,
+    /// Cloud API access token.
+    #[arg(long, global = true, env = "PALAVER_WHATSAPP_ACCESS_TOKEN", hide_env_values = true)]
+    pub whatsapp_access_token: Option<Secret>,
+    /// Cloud API base URL.
+    #[arg(long, global = true, env = "PALAVER_WHATSAPP_API_BASE_URL")]
+    pub whatsapp_api_base_url: Option<String>,
+    /// Graph API version, e.g. v25.0.
+    #[arg(long, global = true, env = "PALAVER_WHATSAPP_API_VERSION")]
+    pub whatsapp_api_version: Option<String>,
+    /// Most messages sent per second.
+    #[arg(long, global = true, env = "PALAVER_WHATSAPP_SEND_RATE")]
+    pub whatsapp_send_rate: Option<u32>,
+    /// Largest webhook body accepted, in bytes.
+    #[arg(long, global = true, env = "PALAVER_WEBHOOK_BODY_LIMIT_BYTES")]
+    pub webhook_body_limit_bytes: Option<usize>,
+    /// Minutes before a window closes that the inbox is warned.
+    #[arg(long, global = true, env = "PALAVER_WINDOW_WARNING_MINUTES")]
+    pub window_warning_minutes: Option<u32>,
 }
 
 impl Overrides {
@@ -114,19 +261,41 @@ impl Overrides {
             log,
             max_event_bytes,
             read_your_writes_timeout_ms,
-            unsafe_test_clock
+            unsafe_test_clock,
+            store,
+            read_models,
+            postgres_schema,
+            whatsapp_api_base_url,
+            whatsapp_api_version,
+            whatsapp_send_rate,
+            webhook_body_limit_bytes,
+            window_warning_minutes
         );
-        if self.tokens_file.is_some() {
-            config.tokens_file.clone_from(&self.tokens_file);
+        macro_rules! take_optional {
+            ($($field:ident),*) => { $(if self.$field.is_some() { config.$field.clone_from(&self.$field); })* };
         }
-        if self.tls_cert.is_some() {
-            config.tls_cert.clone_from(&self.tls_cert);
-        }
-        if self.tls_key.is_some() {
-            config.tls_key.clone_from(&self.tls_key);
-        }
+        take_optional!(
+            postgres_url,
+            kurrentdb_url,
+            instance_id,
+            whatsapp_verify_token,
+            whatsapp_app_secret,
+            whatsapp_access_token
+        );
+        take_optional!(tokens_file, tls_cert, tls_key);
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             anyhow::bail!("TLS needs both tls_cert and tls_key");
+        }
+        let needs_postgres =
+            config.store == StoreKind::Postgres || config.read_models == ReadModelsKind::Postgres;
+        if needs_postgres && config.postgres_url.is_none() {
+            anyhow::bail!("store = postgres and read_models = postgres need postgres_url");
+        }
+        if config.store == StoreKind::Kurrentdb && config.kurrentdb_url.is_none() {
+            anyhow::bail!("store = kurrentdb needs kurrentdb_url");
+        }
+        if config.whatsapp_send_rate == 0 {
+            anyhow::bail!("whatsapp_send_rate must be at least 1 message per second");
         }
         Ok(config)
     }

@@ -1,13 +1,20 @@
-//! The HTTP side of `palaver serve`: health, readiness and metrics (and,
-//! later, the WhatsApp webhooks).
+//! The HTTP side of `palaver serve`: health, readiness, metrics and the
+//! WhatsApp webhooks ([`crate::webhook`]).
 
 use std::net::SocketAddr;
 
-use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, State},
+    http::StatusCode,
+    response::IntoResponse,
+    routing::get,
+};
 use palaver_projections::{Projections, Status};
 use palaver_store::Position;
 
 use crate::metrics::Metrics;
+use crate::webhook::{self, WebhookState};
 
 #[derive(Clone, Debug)]
 struct HttpState {
@@ -23,6 +30,8 @@ pub async fn serve(
     projections: Projections,
     metrics: Metrics,
     ready_at: Position,
+    webhooks: WebhookState,
+    body_limit: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = HttpState {
@@ -30,11 +39,20 @@ pub async fn serve(
         metrics,
         ready_at,
     };
+    let whatsapp = Router::new()
+        .route(
+            "/webhooks/whatsapp",
+            get(webhook::handshake).post(webhook::receive),
+        )
+        // Larger bodies are refused with 413 before they are read whole.
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(webhooks);
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(state);
+        .with_state(state)
+        .merge(whatsapp);
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await

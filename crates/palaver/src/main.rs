@@ -3,7 +3,8 @@
 //! - `palaver serve` (the default) runs the server: gRPC (commands, queries,
 //!   event feeds; see `proto/palaver/v1/api.proto`) and HTTP (health,
 //!   readiness, metrics), on the embedded store in the data folder.
-//! - `palaver inbox|show|reply|tail` are clients of a running server.
+//! - `palaver inbox|show|reply|tail|templates pull|webhooks list|reprocess`
+//!   are clients of a running server.
 //! - `palaver store verify|read` and `palaver projections
 //!   status|rebuild|replay` work on a data folder directly, for audits.
 //!
@@ -17,6 +18,8 @@ mod metrics;
 mod projections_cmd;
 mod server;
 mod store_cmd;
+mod webhook;
+mod workers;
 
 use clap::{Parser, Subcommand};
 use palaver_store::SqliteStore;

@@ -27,6 +27,11 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MethodLabels {
     method: String,
 }
@@ -45,6 +50,8 @@ pub struct Metrics {
     append_latency: Histogram,
     lag_events: Gauge,
     lag_seconds: Gauge<f64, AtomicU64>,
+    webhooks: Family<OutcomeLabels, Counter>,
+    webhook_latency: Histogram,
 }
 
 impl Default for Metrics {
@@ -81,7 +88,21 @@ impl Default for Metrics {
             "Age of the oldest event not yet in every read model",
             lag_seconds.clone(),
         );
+        let webhooks = Family::<OutcomeLabels, Counter>::default();
+        let webhook_latency = Histogram::new(latency_buckets());
+        registry.register(
+            "webhooks",
+            "WhatsApp webhook posts by outcome (stored, duplicate, unsigned, invalid, error)",
+            webhooks.clone(),
+        );
+        registry.register(
+            "webhook_duration_seconds",
+            "Time from a webhook post to its durable acknowledgement",
+            webhook_latency.clone(),
+        );
         Metrics {
+            webhooks,
+            webhook_latency,
             registry: Arc::new(std::sync::Mutex::new(registry)),
             requests,
             latency,
@@ -105,6 +126,12 @@ impl Metrics {
             tracing::warn!(%error, "encoding metrics");
         }
         text
+    }
+
+    /// Counts one webhook post and how long it took.
+    pub fn record_webhook(&self, outcome: &'static str, seconds: f64) {
+        self.webhooks.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.webhook_latency.observe(seconds);
     }
 
     fn record_request(&self, method: &str, code: &str, seconds: f64) {

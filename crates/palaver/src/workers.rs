@@ -1,0 +1,49 @@
+//! The background workers of `palaver serve`: which run, with what
+//! settings, and stopping them in order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use palaver_app::App;
+use palaver_workers::intake::Intake;
+use palaver_workers::{LocalLeases, Process, RunOptions, Runtime, SqliteCheckpoints, run};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+
+/// The running workers.
+#[derive(Debug)]
+pub struct Workers {
+    tasks: JoinSet<()>,
+}
+
+/// Starts every worker the configuration allows; they stop when `stop`
+/// turns true.
+pub fn start(config: &Config, app: &App, stop: watch::Receiver<bool>) -> anyhow::Result<Workers> {
+    let checkpoints = SqliteCheckpoints::open(&config.data_dir.join("workers.db"))
+        .map_err(|e| anyhow::anyhow!("opening worker checkpoints: {e}"))?;
+    let runtime = Runtime {
+        store: app.store(),
+        checkpoints: Arc::new(checkpoints),
+        leases: Arc::new(LocalLeases),
+        options: RunOptions::default(),
+    };
+    let processes: Vec<Arc<dyn Process>> = vec![Arc::new(Intake::new(app.clone()))];
+    let mut tasks = JoinSet::new();
+    for process in processes {
+        tasks.spawn(run(runtime.clone(), process, stop.clone()));
+    }
+    Ok(Workers { tasks })
+}
+
+impl Workers {
+    /// Waits up to `timeout` for the workers to finish what is in flight.
+    pub async fn stop(mut self, timeout: Duration) {
+        let finished = tokio::time::timeout(timeout, async { while self.tasks.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tracing::warn!(?timeout, "workers still busy after the drain timeout; stopping them");
+            self.tasks.abort_all();
+        }
+    }
+}
