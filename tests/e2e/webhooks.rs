@@ -286,3 +286,159 @@ async fn a_burst_from_a_new_number_makes_one_lead_and_one_conversation_and_redel
         .contacts;
     assert_eq!(contacts.len(), 1, "one lead: {contacts:?}");
 }
+
+/// A stand-in for the Cloud API: answers each send from a script and keeps
+/// every request body.
+struct CloudApiStub {
+    addr: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+/// How the stub answers the n-th send.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// 200 with this WhatsApp message id.
+    Accepted(&'static str),
+    /// 200 without a message id: Palaver cannot tell whether it was sent.
+    NoId,
+}
+
+async fn cloud_api_stub(script: Vec<Answer>) -> CloudApiStub {
+    use axum::{Json, Router, routing::post};
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    let app = Router::new().route(
+        "/v25.0/{number}/messages",
+        post(move |Json(body): Json<serde_json::Value>| {
+            let seen = seen.clone();
+            let script = script.clone();
+            async move {
+                let n = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(body);
+                    seen.len() - 1
+                };
+                match script.get(n).copied().unwrap_or(Answer::NoId) {
+                    Answer::Accepted(id) => Json(serde_json::json!({
+                        "messaging_product": "whatsapp",
+                        "contacts": [{"input": "447700900123", "wa_id": "447700900123"}],
+                        "messages": [{"id": id}],
+                    })),
+                    Answer::NoId => Json(serde_json::json!({"messaging_product": "whatsapp"})),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    CloudApiStub { addr, requests }
+}
+
+fn statuses(wa_message_id: &str, callback: &str) -> Vec<u8> {
+    let status = |status: &str, at: i64| {
+        serde_json::json!({
+            "id": wa_message_id,
+            "status": status,
+            "timestamp": at.to_string(),
+            "recipient_id": "447700900123",
+            "biz_opaque_callback_data": callback,
+        })
+    };
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "200000000000001",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "15550001111", "phone_number_id": NUMBER},
+                    // Out of order and repeated, as Meta may deliver them.
+                    "statuses": [status("read", 1_764_050_130), status("sent", 1_764_050_110),
+                                 status("delivered", 1_764_050_120), status("read", 1_764_050_130)],
+                },
+            }],
+        }],
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replies_go_to_the_cloud_api_once_and_statuses_come_back_by_webhook() {
+    let stub = cloud_api_stub(vec![Answer::NoId, Answer::Accepted("wamid.OUT_2")]).await;
+    let base_url = format!("http://{}", stub.addr);
+    let server = start(&[
+        "--unsafe-test-clock",
+        "true",
+        "--whatsapp-access-token",
+        "test-access-token",
+        "--whatsapp-api-base-url",
+        &base_url,
+        "--whatsapp-api-version",
+        "v25.0",
+    ]);
+    let mut clients = server.clients(&server.admin_token).await;
+    clients
+        .clock
+        .set_time(pb::SetTimeRequest {
+            now: Some(palaver_proto::prost_types::Timestamp {
+                seconds: 1_764_050_100,
+                nanos: 0,
+            }),
+        })
+        .await
+        .unwrap();
+    connect(&mut clients).await;
+    assert_eq!(post(&server.http, &fixture("text")).await.0, 200);
+    let conversation = conversation_with(&mut clients, 1).await;
+    let conversation_id = conversation.conversation.unwrap().conversation_id;
+    let reply = |message_id: &str, body: &str| pb::SendReplyRequest {
+        options: command(WORKSPACE),
+        conversation_id: conversation_id.clone(),
+        message_id: message_id.to_owned(),
+        reply: Some(pb::Reply {
+            kind: Some(pb::reply::Kind::Text(body.to_owned())),
+        }),
+    };
+    // The first answer is lost (no id): Palaver must not send it again.
+    let first = "0192f0e3-0000-7000-8000-0000000000f1";
+    clients.conversations.send_reply(reply(first, "On its way!")).await.unwrap();
+    for _ in 0..200 {
+        if !stub.requests.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let sent = stub.requests.lock().unwrap()[0].clone();
+    assert_eq!(sent["to"], "447700900123");
+    assert_eq!(sent["text"]["body"], "On its way!");
+    let callback = format!("{conversation_id}/{first}");
+    assert_eq!(sent["biz_opaque_callback_data"], callback.as_str());
+    // The status webhooks name it by callback data: reconciled, then read.
+    assert_eq!(post(&server.http, &statuses("wamid.OUT_1", &callback)).await.0, 200);
+    // A second reply goes through normally.
+    let second = "0192f0e3-0000-7000-8000-0000000000f2";
+    clients.conversations.send_reply(reply(second, "Anything else?")).await.unwrap();
+
+    let mut settled = None;
+    for _ in 0..200 {
+        let conversation = conversation_with(&mut clients, 3).await;
+        let out: Vec<_> = conversation
+            .messages
+            .iter()
+            .filter(|m| m.direction == "outbound")
+            .cloned()
+            .collect();
+        if out.len() == 2 && out.iter().all(|m| !m.wa_message_id.is_empty()) && out[0].delivery_status == pb::DeliveryStatus::Read as i32 {
+            settled = Some(out);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = settled.expect("both replies accepted, the first read");
+    assert_eq!(out[0].wa_message_id, "wamid.OUT_1");
+    assert_eq!(out[1].wa_message_id, "wamid.OUT_2");
+    assert_eq!(stub.requests.lock().unwrap().len(), 2, "each reply sent exactly once");
+}

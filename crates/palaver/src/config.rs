@@ -325,6 +325,21 @@ impl Config {
         Ok(toml::to_string(self)?)
     }
 
+    /// The Cloud API client, when an access token is configured (without
+    /// one, nothing is sent and templates cannot be pulled).
+    pub fn cloud_api(&self) -> anyhow::Result<Option<palaver_whatsapp::CloudApi>> {
+        let Some(token) = &self.whatsapp_access_token else {
+            return Ok(None);
+        };
+        let config = palaver_whatsapp::CloudApiConfig {
+            base_url: self.whatsapp_api_base_url.clone(),
+            api_version: self.whatsapp_api_version.clone(),
+            ..palaver_whatsapp::CloudApiConfig::new(token.expose())
+        };
+        let api = palaver_whatsapp::CloudApi::new(config).map_err(|e| anyhow::anyhow!("the Cloud API client: {e}"))?;
+        Ok(Some(api))
+    }
+
     pub fn limits(&self) -> palaver_store::Limits {
         palaver_store::Limits {
             max_event_bytes: self.max_event_bytes,

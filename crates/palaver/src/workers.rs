@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use palaver_app::App;
+use palaver_workers::delivery::{DeliveryOptions, DeliveryWorker};
 use palaver_workers::intake::Intake;
 use palaver_workers::{LocalLeases, Process, RunOptions, Runtime, SqliteCheckpoints, run};
 use tokio::sync::watch;
@@ -29,7 +30,21 @@ pub fn start(config: &Config, app: &App, stop: watch::Receiver<bool>) -> anyhow:
         leases: Arc::new(LocalLeases),
         options: RunOptions::default(),
     };
-    let processes: Vec<Arc<dyn Process>> = vec![Arc::new(Intake::new(app.clone()))];
+    let mut processes: Vec<Arc<dyn Process>> = vec![Arc::new(Intake::new(app.clone()))];
+    match config.cloud_api()? {
+        Some(api) => {
+            let options = DeliveryOptions {
+                rate: std::num::NonZeroU32::new(config.whatsapp_send_rate)
+                    .ok_or_else(|| anyhow::anyhow!("whatsapp_send_rate must be at least 1"))?,
+                ..DeliveryOptions::default()
+            };
+            let worker = DeliveryWorker::new(app.clone(), api, options).with_shutdown(stop.clone());
+            processes.push(Arc::new(worker));
+        }
+        None => tracing::warn!(
+            "whatsapp_access_token is not set: replies and templates are queued but not sent until it is"
+        ),
+    }
     let mut tasks = JoinSet::new();
     for process in processes {
         tasks.spawn(run(runtime.clone(), process, stop.clone()));
