@@ -105,8 +105,8 @@ pub struct SendRequest {
     /// What it carries.
     pub payload: Payload,
     /// `biz_opaque_callback_data`: echoed in every status webhook of this
-    /// message. Pass Palaver's message id, so a status can be matched to a
-    /// send whose answer was lost.
+    /// message. The delivery worker passes `"<conversation id>/<message
+    /// id>"`, so a status can be matched to a send whose answer was lost.
     pub callback_data: Option<String>,
 }
 

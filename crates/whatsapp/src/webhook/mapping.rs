@@ -63,7 +63,7 @@ pub enum Item {
         recipient_user_id: Option<String>,
         /// What happened.
         update: DeliveryUpdate,
-        /// `biz_opaque_callback_data` of the send: Palaver's message id, to
+        /// `biz_opaque_callback_data` of the send (`<conversation>/<message>`), to
         /// reconcile a send whose answer was lost.
         callback_data: Option<String>,
     },
