@@ -1101,6 +1101,7 @@ fn wake_to_pb(reason: WakeReason) -> i32 {
     match reason {
         WakeReason::CustomerMessage => pb::WakeReason::CustomerMessage,
         WakeReason::Manual => pb::WakeReason::Manual,
+        WakeReason::SnoozeEnded => pb::WakeReason::SnoozeEnded,
     }
     .into()
 }
@@ -1109,6 +1110,7 @@ fn wake_from_pb(cx: Cx, value: i32) -> Result<WakeReason, DecodeError> {
     match cx.enumeration(value, "reason")? {
         pb::WakeReason::CustomerMessage => Ok(WakeReason::CustomerMessage),
         pb::WakeReason::Manual => Ok(WakeReason::Manual),
+        pb::WakeReason::SnoozeEnded => Ok(WakeReason::SnoozeEnded),
         pb::WakeReason::Unspecified => Err(cx.invalid("reason", "unspecified")),
     }
 }

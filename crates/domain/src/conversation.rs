@@ -67,6 +67,8 @@ pub enum WakeReason {
     CustomerMessage,
     /// A teammate or service did it.
     Manual,
+    /// The snooze's time came.
+    SnoozeEnded,
 }
 
 /// Which outbound message a status report is about.
@@ -180,6 +182,13 @@ pub enum ConversationCommand {
     Unsnooze {
         /// Who.
         by: Actor,
+    },
+    /// The snooze ending at `until` is over (the timer service). A no-op
+    /// unless that snooze is still the recorded one: a re-snooze or a
+    /// customer message since made it stale.
+    Wake {
+        /// The snooze's end, as scheduled.
+        until: DateTime<Utc>,
     },
     /// Close.
     Close {
@@ -697,6 +706,22 @@ impl Aggregate for Conversation {
                         by,
                         at: now,
                     }]),
+                    _ => Ok(vec![]),
+                }
+            }
+            C::Wake { until } => {
+                let h = self.require_started()?;
+                // The recorded status, not `status_at(now)`: at `until` the
+                // snooze already reads as open, and this records why.
+                match self.status {
+                    Some(ConversationStatus::Snoozed { until: current }) if current == until => {
+                        Ok(vec![E::Unsnoozed {
+                            conversation_id: h.id,
+                            reason: WakeReason::SnoozeEnded,
+                            by: Actor::System,
+                            at: now,
+                        }])
+                    }
                     _ => Ok(vec![]),
                 }
             }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use palaver_app::App;
+use palaver_workers::campaigns::{CampaignSender, CampaignSenderOptions};
 use palaver_workers::delivery::{DeliveryOptions, DeliveryWorker};
+use palaver_workers::timers::{TimerScheduler, TimerSchedulerOptions, TimerService, TimerServiceOptions};
 use palaver_workers::intake::Intake;
 use palaver_workers::{LocalLeases, Process, RunOptions, Runtime, SqliteCheckpoints, run};
 use tokio::sync::watch;
@@ -30,7 +32,17 @@ pub fn start(config: &Config, app: &App, stop: watch::Receiver<bool>) -> anyhow:
         leases: Arc::new(LocalLeases),
         options: RunOptions::default(),
     };
-    let mut processes: Vec<Arc<dyn Process>> = vec![Arc::new(Intake::new(app.clone()))];
+    let scheduler = TimerScheduler::new(
+        app.clone(),
+        TimerSchedulerOptions {
+            window_warning: Duration::from_secs(u64::from(config.window_warning_minutes) * 60),
+        },
+    );
+    let mut processes: Vec<Arc<dyn Process>> = vec![
+        Arc::new(Intake::new(app.clone())),
+        Arc::new(scheduler),
+        Arc::new(CampaignSender::new(app.clone(), CampaignSenderOptions::default())),
+    ];
     match config.cloud_api()? {
         Some(api) => {
             let options = DeliveryOptions {
@@ -46,6 +58,8 @@ pub fn start(config: &Config, app: &App, stop: watch::Receiver<bool>) -> anyhow:
         ),
     }
     let mut tasks = JoinSet::new();
+    let timers = TimerService::new(app.clone(), TimerServiceOptions::default());
+    tasks.spawn(timers.run(runtime.clone(), stop.clone()));
     for process in processes {
         tasks.spawn(run(runtime.clone(), process, stop.clone()));
     }

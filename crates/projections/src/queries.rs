@@ -10,7 +10,9 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use palaver_domain::ids::{CampaignId, ConversationId, MessageId, TimerId, WorkspaceId};
 use palaver_domain::phone::{PhoneNumber, Region};
+use palaver_domain::timer::TimerAction;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use uuid::Uuid;
 
@@ -176,6 +178,17 @@ pub struct WindowState {
     pub closes_at: Option<DateTime<Utc>>,
     /// Whether a free-form reply may be sent now.
     pub free_form_allowed: bool,
+}
+
+/// A durable timer whose time has come (and that had not fired when the
+/// read models last heard of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueTimer {
+    pub timer_id: TimerId,
+    /// The workspace its action runs in.
+    pub workspace_id: WorkspaceId,
+    pub due_at: DateTime<Utc>,
+    pub action: TimerAction,
 }
 
 /// A contact as it stands now.
@@ -500,6 +513,24 @@ impl ReadModels {
         .await
     }
 
+    /// Pending timers due at `now` or before, most overdue first, at most
+    /// `limit`. A timer that fired moments ago may still be listed until
+    /// the read models take its `TimerFired`.
+    pub async fn due_timers(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueTimer>> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT timer_id, workspace_id, due_at, action, subject_id, message_id, action_at \
+                 FROM pending_timers WHERE due_at <= ?1 ORDER BY due_at, timer_id LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![now.timestamp_micros(), i64::from(limit)], due_timer)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(db("reading due timers"))
+        })
+        .await
+    }
+
     /// The workspace's contact (as it stands now) with this WhatsApp id.
     pub async fn contact_by_wa_id(&self, workspace_id: Uuid, wa_id: &str) -> Result<Option<ContactView>> {
         let wa_id = wa_id.to_owned();
@@ -512,6 +543,44 @@ impl ReadModels {
         })
         .await
     }
+}
+
+fn due_timer(row: &Row<'_>) -> rusqlite::Result<DueTimer> {
+    let name: String = row.get(3)?;
+    let subject = uuid(row.get(4)?)?;
+    let message = row.get::<_, Option<String>>(5)?.map(uuid).transpose()?;
+    let at = row.get::<_, Option<i64>>(6)?.map(micros);
+    let corrupt = |what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            3,
+            rusqlite::types::Type::Text,
+            format!("timer action {name:?}: {what}").into(),
+        )
+    };
+    let action = match name.as_str() {
+        "launch_campaign" => TimerAction::LaunchCampaign {
+            campaign_id: CampaignId::from_uuid(subject),
+        },
+        "wake_conversation" => TimerAction::WakeConversation {
+            conversation_id: ConversationId::from_uuid(subject),
+            until: at.ok_or_else(|| corrupt("no snooze end"))?,
+        },
+        "warn_window_closing" => TimerAction::WarnWindowClosing {
+            conversation_id: ConversationId::from_uuid(subject),
+            closes_at: at.ok_or_else(|| corrupt("no window close"))?,
+        },
+        "expire_uncertain_send" => TimerAction::ExpireUncertainSend {
+            conversation_id: ConversationId::from_uuid(subject),
+            message_id: MessageId::from_uuid(message.ok_or_else(|| corrupt("no message"))?),
+        },
+        _ => return Err(corrupt("unknown")),
+    };
+    Ok(DueTimer {
+        timer_id: TimerId::from_uuid(uuid(row.get(0)?)?),
+        workspace_id: WorkspaceId::from_uuid(uuid(row.get(1)?)?),
+        due_at: micros(row.get(2)?),
+        action,
+    })
 }
 
 fn contact_view(conn: &Connection, contact_id: &str) -> Result<ContactView> {

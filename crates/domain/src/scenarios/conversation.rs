@@ -756,3 +756,26 @@ fn window_warning_only_while_the_customer_waits_in_that_window() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_snooze_ends_with_an_event_unless_it_was_changed() {
+    let snoozed = |until: i64| E::Snoozed {
+        conversation_id: conv(),
+        until: t(until),
+        by: teammate(),
+        at: t(10),
+    };
+    let mut past = history();
+    past.push(snoozed(3600));
+    given::<Conversation>(past.clone())
+        .when(C::Wake { until: t(3600) }, t(3600))
+        .then([E::Unsnoozed {
+            conversation_id: conv(),
+            reason: WakeReason::SnoozeEnded,
+            by: Actor::System,
+            at: t(3600),
+        }]);
+    // Re-snoozed until later: the old timer is stale.
+    past.push(snoozed(7200));
+    assert!(given::<Conversation>(past).when(C::Wake { until: t(3600) }, t(3600)).events().is_empty());
+}

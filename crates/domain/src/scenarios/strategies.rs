@@ -332,7 +332,11 @@ fn message_context() -> impl Strategy<Value = MessageContext> {
 }
 
 fn wake() -> impl Strategy<Value = WakeReason> {
-    prop_oneof![Just(WakeReason::CustomerMessage), Just(WakeReason::Manual)]
+    prop_oneof![
+        Just(WakeReason::CustomerMessage),
+        Just(WakeReason::Manual),
+        Just(WakeReason::SnoozeEnded)
+    ]
 }
 
 pub fn conversation_event() -> impl Strategy<Value = ConversationEvent> {

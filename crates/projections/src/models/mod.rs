@@ -1,5 +1,5 @@
 //! Palaver's read models: the inbox, conversation timelines, window state,
-//! contacts, and the workspace owning each stream. Each is a [`Projector`](crate::Projector) over its own
+//! contacts, the workspace owning each stream, and pending timers. Each is a [`Projector`](crate::Projector) over its own
 //! tables (`sql/*.sql` holds their schemas, documented column by column);
 //! [`crate::queries`] reads them.
 
@@ -8,6 +8,7 @@ mod inbox;
 mod owners;
 pub(crate) mod summary;
 mod timeline;
+mod timers;
 mod window;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub use contacts::ContactsProjector;
 pub use inbox::InboxProjector;
 pub use owners::OwnersProjector;
 pub use timeline::TimelineProjector;
+pub use timers::TimersProjector;
 pub use window::WindowProjector;
 
 use crate::Projector;
@@ -28,5 +30,6 @@ pub fn all() -> Arc<[Arc<dyn Projector>]> {
         Arc::new(WindowProjector),
         Arc::new(ContactsProjector),
         Arc::new(OwnersProjector),
+        Arc::new(TimersProjector),
     ])
 }
