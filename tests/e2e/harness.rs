@@ -16,7 +16,7 @@ use palaver_proto::v1::{
     self as pb, campaign_service_client::CampaignServiceClient, channel_service_client::ChannelServiceClient,
     contact_service_client::ContactServiceClient, conversation_service_client::ConversationServiceClient,
     event_service_client::EventServiceClient, inbox_service_client::InboxServiceClient,
-    test_clock_service_client::TestClockServiceClient,
+    test_clock_service_client::TestClockServiceClient, webhook_service_client::WebhookServiceClient,
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
@@ -178,6 +178,7 @@ pub struct Clients {
     pub inbox: InboxServiceClient<Authed>,
     pub events: EventServiceClient<Authed>,
     pub clock: TestClockServiceClient<Authed>,
+    pub webhooks: WebhookServiceClient<Authed>,
 }
 
 impl Clients {
@@ -190,7 +191,8 @@ impl Clients {
             campaigns: CampaignServiceClient::with_interceptor(channel.clone(), bearer.clone()),
             inbox: InboxServiceClient::with_interceptor(channel.clone(), bearer.clone()),
             events: EventServiceClient::with_interceptor(channel.clone(), bearer.clone()),
-            clock: TestClockServiceClient::with_interceptor(channel, bearer),
+            clock: TestClockServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            webhooks: WebhookServiceClient::with_interceptor(channel, bearer),
         }
     }
 }

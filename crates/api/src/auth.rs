@@ -36,9 +36,11 @@ use uuid::Uuid;
 pub enum Role {
     /// Queries and feeds.
     Read,
-    /// Commands on conversations and contacts too.
+    /// Commands on conversations and contacts too, and pulling a template
+    /// catalogue from the Cloud API.
     Write,
-    /// Channel settings, numbers and templates too.
+    /// Channel settings, numbers and template syncs too; with every
+    /// workspace (`["*"]`), stored webhook payloads.
     Admin,
 }
 
@@ -91,6 +93,25 @@ impl Principal {
                 self.name
             ))),
             _ => Ok(()),
+        }
+    }
+
+    /// Refuses unless this caller has at least `role` in every workspace
+    /// (`workspaces = ["*"]`): for calls on things that belong to no
+    /// workspace yet, such as stored webhook payloads.
+    pub fn authorize_all(&self, role: Role) -> Result<(), Status> {
+        if self.role < role {
+            return Err(Status::permission_denied(format!(
+                "token {:?} has role {:?}; this call needs {role:?}",
+                self.name, self.role
+            )));
+        }
+        match &self.workspaces {
+            None => Ok(()),
+            Some(_) => Err(Status::permission_denied(format!(
+                "token {:?} does not cover every workspace; this call needs workspaces = [\"*\"]",
+                self.name
+            ))),
         }
     }
 }
@@ -323,6 +344,43 @@ mod tests {
             principal.authorize(b, Role::Read).unwrap_err().code(),
             tonic::Code::PermissionDenied
         );
+    }
+
+    #[test]
+    fn all_workspace_calls_need_the_star_and_the_role() {
+        let a = Uuid::from_u128(1);
+        let tokens = Tokens::from_entries(vec![
+            TokenEntry {
+                name: "scoped-admin".into(),
+                sha256: token_hash("scoped"),
+                role: Role::Admin,
+                workspaces: vec![a.to_string()],
+            },
+            TokenEntry {
+                name: "global-writer".into(),
+                sha256: token_hash("writer"),
+                role: Role::Write,
+                workspaces: vec!["*".into()],
+            },
+            TokenEntry {
+                name: "global-admin".into(),
+                sha256: token_hash("admin"),
+                role: Role::Admin,
+                workspaces: vec!["*".into()],
+            },
+        ])
+        .unwrap();
+        let denied = |token: &str| {
+            tokens
+                .check(token)
+                .unwrap()
+                .authorize_all(Role::Admin)
+                .unwrap_err()
+                .code()
+        };
+        assert_eq!(denied("scoped"), tonic::Code::PermissionDenied);
+        assert_eq!(denied("writer"), tonic::Code::PermissionDenied);
+        assert!(tokens.check("admin").unwrap().authorize_all(Role::Admin).is_ok());
     }
 
     #[test]

@@ -2,11 +2,15 @@
 //! functions name the request field that is wrong, for INVALID_ARGUMENT.
 
 use chrono::{DateTime, Utc};
-use palaver_domain::ids::{ContactId, ConversationId, MessageId, ThreadId, WorkspaceId};
+use palaver_app::channel::SyncedTemplate;
+use palaver_domain::ids::{ContactId, ConversationId, MessageId, PayloadId, ThreadId, WorkspaceId};
+use palaver_domain::intake::PayloadOutcome;
+use palaver_domain::templates::{TemplateDefinition, TemplateStatus};
 use palaver_projections::queries::{
     ContactView, ConversationView, InboxRow, Status, TimelineEntry, WindowState,
 };
 use palaver_proto::{prost_types::Timestamp, v1 as pb};
+use palaver_workers::intake::{IntakeOutcome, PayloadSummary};
 use tonic::Status as GrpcStatus;
 use uuid::Uuid;
 
@@ -40,6 +44,9 @@ pub fn contact(value: &str, field: &'static str) -> Result<ContactId, GrpcStatus
 }
 pub fn thread(value: &str) -> Result<ThreadId, GrpcStatus> {
     uuid(value, "thread_id").map(ThreadId::from_uuid)
+}
+pub fn payload_id(value: &str) -> Result<PayloadId, GrpcStatus> {
+    uuid(value, "payload_id").map(PayloadId::from_uuid)
 }
 pub fn message_id(value: &str) -> Result<Option<MessageId>, GrpcStatus> {
     optional_uuid(value, "message_id").map(|id| id.map(MessageId::from_uuid))
@@ -190,4 +197,68 @@ pub fn contact_view(contact: ContactView) -> pb::Contact {
         last_active_at: opt_timestamp(contact.last_active_at),
         merged_contact_ids: contact.merged_from.iter().map(Uuid::to_string).collect(),
     }
+}
+
+/// The Cloud API's catalogue, as a sync takes it.
+pub fn synced_templates(listed: Vec<(TemplateDefinition, TemplateStatus)>) -> Vec<SyncedTemplate> {
+    listed
+        .into_iter()
+        .map(|(definition, status)| SyncedTemplate { definition, status })
+        .collect()
+}
+
+/// Which listed payloads a `WebhookPayloadState` filter keeps. Only parked
+/// and failed payloads are ever listed, so other states are refused rather
+/// than answered with a partial list.
+pub fn payload_filter(value: i32) -> Result<fn(&PayloadOutcome) -> bool, GrpcStatus> {
+    match pb::WebhookPayloadState::try_from(value) {
+        Ok(pb::WebhookPayloadState::Unspecified) => {
+            Ok(|outcome| matches!(outcome, PayloadOutcome::Parked(_) | PayloadOutcome::Failed(_)))
+        }
+        Ok(pb::WebhookPayloadState::Parked) => Ok(|outcome| matches!(outcome, PayloadOutcome::Parked(_))),
+        Ok(pb::WebhookPayloadState::Failed) => Ok(|outcome| matches!(outcome, PayloadOutcome::Failed(_))),
+        Ok(pb::WebhookPayloadState::Pending | pb::WebhookPayloadState::Processed) => Err(invalid(
+            "state",
+            "only PARKED or FAILED payloads are listed (unspecified: both)",
+        )),
+        Err(_) => Err(invalid("state", format!("unknown value {value}"))),
+    }
+}
+
+pub fn payload_summary(summary: PayloadSummary) -> pb::WebhookPayloadSummary {
+    let (state, parked, error) = match summary.outcome {
+        PayloadOutcome::Pending => (pb::WebhookPayloadState::Pending, Vec::new(), String::new()),
+        PayloadOutcome::Processed => (pb::WebhookPayloadState::Processed, Vec::new(), String::new()),
+        PayloadOutcome::Parked(numbers) => (
+            pb::WebhookPayloadState::Parked,
+            numbers.iter().map(ToString::to_string).collect(),
+            String::new(),
+        ),
+        PayloadOutcome::Failed(error) => (pb::WebhookPayloadState::Failed, Vec::new(), error),
+    };
+    pb::WebhookPayloadSummary {
+        payload_id: summary.payload_id.to_string(),
+        received_at: opt_timestamp(summary.received_at),
+        state: state as i32,
+        parked_phone_number_ids: parked,
+        error,
+    }
+}
+
+/// A payload just handled again: `outcome` is what the intake recorded.
+pub fn reprocessed(
+    payload_id: PayloadId,
+    received_at: Option<DateTime<Utc>>,
+    outcome: IntakeOutcome,
+) -> pb::WebhookPayloadSummary {
+    let outcome = match outcome {
+        IntakeOutcome::Processed { .. } => PayloadOutcome::Processed,
+        IntakeOutcome::Parked(numbers) => PayloadOutcome::Parked(numbers),
+        IntakeOutcome::Failed(error) => PayloadOutcome::Failed(error),
+    };
+    payload_summary(PayloadSummary {
+        payload_id,
+        received_at,
+        outcome,
+    })
 }

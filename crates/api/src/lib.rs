@@ -21,8 +21,10 @@ use palaver_proto::v1::{
     campaign_service_server::CampaignServiceServer, channel_service_server::ChannelServiceServer,
     contact_service_server::ContactServiceServer, conversation_service_server::ConversationServiceServer,
     event_service_server::EventServiceServer, inbox_service_server::InboxServiceServer,
-    test_clock_service_server::TestClockServiceServer,
+    test_clock_service_server::TestClockServiceServer, webhook_service_server::WebhookServiceServer,
 };
+use palaver_whatsapp::CloudApi;
+use palaver_workers::intake::Intake;
 use tokio::sync::watch;
 
 /// How the API behaves beyond what each call says.
@@ -35,6 +37,14 @@ pub struct ApiOptions {
     /// The settable clock of the test mode; `None` in production, and then
     /// the test-clock service is not served at all.
     pub test_clock: Option<Arc<ManualClock>>,
+    /// The Cloud API client `PullTemplates` reads catalogues with; `None`
+    /// when no access token is configured, and then that call is refused
+    /// with `whatsapp_not_configured`.
+    pub templates: Option<CloudApi>,
+    /// The webhook intake the webhook service lists and reprocesses
+    /// payloads with; `None` where no intake runs (that service then
+    /// answers `webhook_intake_not_running`).
+    pub intake: Option<Intake>,
 }
 
 /// Every Palaver gRPC service, each behind the token check.
@@ -56,7 +66,8 @@ pub fn routes(app: App, tokens: Tokens, options: ApiOptions) -> tonic::service::
                 check.clone(),
             ))
             .add_service(InboxServiceServer::with_interceptor(api.clone(), check.clone()))
-            .add_service(EventServiceServer::with_interceptor(api.clone(), check.clone()));
+            .add_service(EventServiceServer::with_interceptor(api.clone(), check.clone()))
+            .add_service(WebhookServiceServer::with_interceptor(api.clone(), check.clone()));
     if let Some(clock) = options.test_clock {
         routes = routes.add_service(TestClockServiceServer::with_interceptor(
             services::TestClock { clock },

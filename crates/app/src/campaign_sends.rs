@@ -119,20 +119,6 @@ fn palaver_failure(reason: &str, cmd: &Cmd<'_>) -> DeliveryUpdate {
     }
 }
 
-/// Whether a refused send will be refused again, so the recipient is
-/// recorded failed instead of retried (lost races, store and read-model
-/// trouble pass).
-fn refused_for_good(error: &Error) -> bool {
-    match error {
-        Error::InvalidArgument { .. }
-        | Error::NotFound { .. }
-        | Error::FailedPrecondition(_)
-        | Error::UnknownPhoneNumberId(_)
-        | Error::Internal(_) => true,
-        Error::Conflict { .. } | Error::NotCaughtUp { .. } | Error::Store(_) | Error::ReadModels(_) => false,
-    }
-}
-
 impl App {
     /// The workspace of a campaign, `None` if it has no events (yet).
     pub async fn campaign_workspace(&self, campaign_id: CampaignId) -> Result<Option<WorkspaceId>> {
@@ -209,7 +195,7 @@ impl App {
             };
             let conversation_id = match started {
                 Ok(conversation_id) => conversation_id,
-                Err(error) if refused_for_good(&error) => {
+                Err(error) if !error.is_transient() => {
                     tracing::warn!(%campaign_id, %contact_id, %error, "campaign send refused; recipient failed");
                     return self
                         .skip_recipient(&cmd, campaign_id, contact_id, &error.to_string())

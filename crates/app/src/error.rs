@@ -214,6 +214,20 @@ fn domain_reason(error: &DomainError) -> &'static str {
 }
 
 impl Error {
+    /// Worth trying again later: the store, the read models or a race got
+    /// in the way, not the request. Workers retry these and record the
+    /// rest as the outcome.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Conflict { .. } | Error::NotCaughtUp { .. } | Error::Store(_) | Error::ReadModels(_) => true,
+            Error::InvalidArgument { .. }
+            | Error::NotFound { .. }
+            | Error::FailedPrecondition(_)
+            | Error::UnknownPhoneNumberId(_)
+            | Error::Internal(_) => false,
+        }
+    }
+
     /// An invalid request field.
     pub(crate) fn invalid(field: &'static str, reason: impl std::fmt::Display) -> Self {
         Error::InvalidArgument {

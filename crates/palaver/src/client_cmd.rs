@@ -5,31 +5,82 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use futures::StreamExt;
 use palaver_api::auth::BearerToken;
 use palaver_proto::v1::{
-    self as pb, conversation_service_client::ConversationServiceClient,
-    event_service_client::EventServiceClient, inbox_service_client::InboxServiceClient,
+    self as pb, channel_service_client::ChannelServiceClient,
+    conversation_service_client::ConversationServiceClient, event_service_client::EventServiceClient,
+    inbox_service_client::InboxServiceClient, webhook_service_client::WebhookServiceClient,
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 use crate::config::Config;
 
+/// How to reach the server, for verbs on no particular workspace.
 #[derive(Debug, Clone, Args)]
-pub struct ClientArgs {
+pub struct ServerArgs {
     /// The server's gRPC address.
     #[arg(long, env = "PALAVER_SERVER", default_value = "http://127.0.0.1:50051")]
     server: String,
     /// Bearer token [default: the first admin token in <data-dir>/admin-token].
     #[arg(long, env = "PALAVER_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// The workspace (UUID).
-    #[arg(long, env = "PALAVER_WORKSPACE")]
-    workspace: String,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
+}
+
+/// How to reach the server, and the workspace acted on.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The workspace (UUID).
+    #[arg(long, env = "PALAVER_WORKSPACE")]
+    workspace: String,
+}
+
+/// `palaver templates …`
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// Read a business account's catalogue from the WhatsApp Cloud API and
+    /// sync it (the server needs `whatsapp_access_token`).
+    Pull {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The WhatsApp Business Account id.
+        #[arg(long = "business-account")]
+        business_account: String,
+    },
+}
+
+/// `palaver webhooks …` (an admin token for every workspace).
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// List stored payloads the intake parked or failed, oldest first.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Only parked or only failed payloads [default: both].
+        #[arg(long, value_enum)]
+        state: Option<PayloadState>,
+    },
+    /// Handle a stored payload again, now.
+    Reprocess {
+        #[command(flatten)]
+        server: ServerArgs,
+        payload_id: String,
+    },
+}
+
+/// The states `webhooks list` filters on.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PayloadState {
+    /// Waiting for a business number to be connected.
+    Parked,
+    /// An item was refused.
+    Failed,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,11 +130,17 @@ pub enum ClientCommand {
         #[arg(long = "type")]
         types: Vec<String>,
     },
+    /// The template catalogue.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
+    /// Stored WhatsApp webhook payloads the intake could not handle.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
 }
 
 type Authed = InterceptedService<Channel, BearerToken>;
 
-async fn connect(args: &ClientArgs, config: &Config) -> anyhow::Result<(Channel, BearerToken)> {
+async fn connect(args: &ServerArgs, config: &Config) -> anyhow::Result<(Channel, BearerToken)> {
     let token = match &args.token {
         Some(token) => token.clone(),
         None => std::fs::read_to_string(config.first_token_path())
@@ -122,6 +179,49 @@ fn status_name(status: i32) -> &'static str {
     }
 }
 
+fn payload_state_name(state: i32) -> &'static str {
+    match pb::WebhookPayloadState::try_from(state) {
+        Ok(pb::WebhookPayloadState::Pending) => "pending",
+        Ok(pb::WebhookPayloadState::Processed) => "processed",
+        Ok(pb::WebhookPayloadState::Parked) => "parked",
+        Ok(pb::WebhookPayloadState::Failed) => "failed",
+        _ => "?",
+    }
+}
+
+fn payload_json(payload: &pb::WebhookPayloadSummary) -> serde_json::Value {
+    serde_json::json!({
+        "payload_id": payload.payload_id,
+        "received_at": time(&payload.received_at),
+        "state": payload_state_name(payload.state),
+        "parked_phone_number_ids": payload.parked_phone_number_ids,
+        "error": payload.error,
+    })
+}
+
+/// What a table shows of a payload beyond its state: the numbers it waits
+/// for, or why it failed.
+fn payload_detail(payload: &pb::WebhookPayloadSummary) -> String {
+    if payload.parked_phone_number_ids.is_empty() {
+        payload.error.clone()
+    } else {
+        format!("waiting for {}", payload.parked_phone_number_ids.join(", "))
+    }
+}
+
+fn payload_table(payloads: &[pb::WebhookPayloadSummary]) {
+    println!("{:<36}  {:<16}  {:<9}  DETAIL", "PAYLOAD", "RECEIVED", "STATE");
+    for payload in payloads {
+        println!(
+            "{:<36}  {:<16}  {:<9}  {}",
+            payload.payload_id,
+            time(&payload.received_at),
+            payload_state_name(payload.state),
+            payload_detail(payload)
+        );
+    }
+}
+
 fn row_json(row: &pb::InboxRow) -> serde_json::Value {
     serde_json::json!({
         "conversation_id": row.conversation_id,
@@ -146,7 +246,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> anyhow::Result<Exit
             unassigned,
             limit,
         } => {
-            let (channel, bearer) = connect(&client, config).await?;
+            let (channel, bearer) = connect(&client.server, config).await?;
             let mut inbox: InboxServiceClient<Authed> = InboxServiceClient::with_interceptor(channel, bearer);
             let status = match status.as_deref() {
                 None => pb::ConversationStatus::Unspecified,
@@ -166,7 +266,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> anyhow::Result<Exit
                 })
                 .await?
                 .into_inner();
-            if client.json {
+            if client.server.json {
                 for row in &page.rows {
                     println!("{}", row_json(row));
                 }
@@ -198,7 +298,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> anyhow::Result<Exit
             client,
             conversation_id,
         } => {
-            let (channel, bearer) = connect(&client, config).await?;
+            let (channel, bearer) = connect(&client.server, config).await?;
             let mut inbox: InboxServiceClient<Authed> = InboxServiceClient::with_interceptor(channel, bearer);
             let view = inbox
                 .get_conversation(pb::GetConversationRequest {
@@ -207,7 +307,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> anyhow::Result<Exit
                 })
                 .await?
                 .into_inner();
-            if client.json {
+            if client.server.json {
                 let messages: Vec<_> = view
                     .messages
                     .iter()
@@ -267,7 +367,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> anyhow::Result<Exit
             conversation_id,
             text,
         } => {
-            let (channel, bearer) = connect(&client, config).await?;
+            let (channel, bearer) = connect(&client.server, config).await?;
             let mut conversations: ConversationServiceClient<Authed> =
                 ConversationServiceClient::with_interceptor(channel, bearer);
             let response = conversations
@@ -285,7 +385,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> anyhow::Result<Exit
                 .await?
                 .into_inner();
             let position = response.result.map_or(0, |r| r.position);
-            if client.json {
+            if client.server.json {
                 println!(
                     "{}",
                     serde_json::json!({ "message_id": response.message_id, "position": position })
@@ -300,7 +400,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> anyhow::Result<Exit
             categories,
             types,
         } => {
-            let (channel, bearer) = connect(&client, config).await?;
+            let (channel, bearer) = connect(&client.server, config).await?;
             let mut events: EventServiceClient<Authed> =
                 EventServiceClient::with_interceptor(channel, bearer);
             let mut stream = events
@@ -314,7 +414,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> anyhow::Result<Exit
                 .into_inner();
             while let Some(event) = stream.next().await {
                 let event = event?;
-                if client.json {
+                if client.server.json {
                     println!(
                         "{}",
                         serde_json::json!({
@@ -328,6 +428,70 @@ pub async fn run(config: &Config, command: ClientCommand) -> anyhow::Result<Exit
                         event.position, event.stream, event.event_type
                     );
                 }
+            }
+        }
+        ClientCommand::Templates(TemplatesCommand::Pull {
+            client,
+            business_account,
+        }) => {
+            let (channel, bearer) = connect(&client.server, config).await?;
+            let mut channels: ChannelServiceClient<Authed> =
+                ChannelServiceClient::with_interceptor(channel, bearer);
+            let response = channels
+                .pull_templates(pb::PullTemplatesRequest {
+                    options: Some(pb::CommandOptions {
+                        workspace_id: client.workspace.clone(),
+                        ..Default::default()
+                    }),
+                    business_account_id: business_account.clone(),
+                })
+                .await?
+                .into_inner();
+            let position = response.result.map_or(0, |r| r.position);
+            if client.server.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "business_account_id": business_account, "position": position })
+                );
+            } else {
+                println!("synced the templates of {business_account} (position {position})");
+            }
+        }
+        ClientCommand::Webhooks(WebhooksCommand::List { server, state }) => {
+            let (channel, bearer) = connect(&server, config).await?;
+            let mut webhooks: WebhookServiceClient<Authed> =
+                WebhookServiceClient::with_interceptor(channel, bearer);
+            let state = match state {
+                None => pb::WebhookPayloadState::Unspecified,
+                Some(PayloadState::Parked) => pb::WebhookPayloadState::Parked,
+                Some(PayloadState::Failed) => pb::WebhookPayloadState::Failed,
+            };
+            let listed = webhooks
+                .list_webhook_payloads(pb::ListWebhookPayloadsRequest { state: state as i32 })
+                .await?
+                .into_inner();
+            if server.json {
+                for payload in &listed.payloads {
+                    println!("{}", payload_json(payload));
+                }
+            } else {
+                payload_table(&listed.payloads);
+            }
+        }
+        ClientCommand::Webhooks(WebhooksCommand::Reprocess { server, payload_id }) => {
+            let (channel, bearer) = connect(&server, config).await?;
+            let mut webhooks: WebhookServiceClient<Authed> =
+                WebhookServiceClient::with_interceptor(channel, bearer);
+            let payload = webhooks
+                .reprocess_webhook_payload(pb::ReprocessWebhookPayloadRequest { payload_id })
+                .await?
+                .into_inner()
+                .payload
+                .unwrap_or_default();
+            if server.json {
+                println!("{}", payload_json(&payload));
+            } else {
+                payload_table(std::slice::from_ref(&payload));
             }
         }
     }

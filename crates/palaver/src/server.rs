@@ -11,8 +11,9 @@ use tokio::sync::watch;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::{
-    config::Config,
-    http,
+    config::{Config, ReadModelsKind, StoreKind},
+    http, workers,
+    webhook::WebhookState,
     metrics::{GrpcMetricsLayer, MeteredStore, Metrics},
 };
 
@@ -27,10 +28,9 @@ pub async fn serve(config: &Config) -> anyhow::Result<ExitCode> {
     let signal = shutdown_signal();
     let metrics = Metrics::default();
 
-    let store = config.open_store()?;
+    let store = open_event_store(config, &metrics).await?;
     let head = store.head().await?;
-    tracing::info!(store = %store.path().display(), %head, "event store open");
-    let store: Arc<dyn EventStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
+    tracing::info!(store = ?config.store, %head, "event store open");
 
     let (tokens, created) = Tokens::load_or_create(&config.tokens_path(), &config.first_token_path())?;
     if let Some(path) = created {
@@ -89,6 +89,8 @@ pub async fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         query_timeout: Duration::from_millis(config.read_your_writes_timeout_ms),
         shutdown: stopped.clone(),
         test_clock: manual_clock,
+        templates: config.cloud_api()?,
+        intake: Some(palaver_workers::intake::Intake::new(app.clone())),
     };
     let mut builder = Server::builder();
     if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
@@ -98,7 +100,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<ExitCode> {
     }
     let grpc = builder
         .layer(GrpcMetricsLayer(metrics.clone()))
-        .add_routes(palaver_api::routes(app, tokens, options))
+        .add_routes(palaver_api::routes(app.clone(), tokens, options))
         .add_service(health_service)
         .add_service(reflection)
         .serve_with_incoming_shutdown(
@@ -106,13 +108,25 @@ pub async fn serve(config: &Config) -> anyhow::Result<ExitCode> {
             wait_for(stopped.clone()),
         );
     let grpc = tokio::spawn(grpc);
+    let webhooks = WebhookState {
+        app: app.clone(),
+        metrics: metrics.clone(),
+        verify_token: config.whatsapp_verify_token.clone(),
+        app_secret: config.whatsapp_app_secret.clone(),
+    };
+    if config.whatsapp_app_secret.is_none() {
+        tracing::warn!("whatsapp_app_secret is not set: WhatsApp webhooks are refused until it is");
+    }
     let http = tokio::spawn(http::serve(
         http_listener,
         projections.clone(),
         metrics,
         head,
+        webhooks,
+        config.webhook_body_limit_bytes,
         wait_for(stopped.clone()),
     ));
+    let workers = workers::start(config, &app, stopped.clone())?;
 
     tracing::info!(grpc = %grpc_addr, http = %http_addr, "listening; waiting for SIGINT or SIGTERM");
     signal.await;
@@ -134,6 +148,8 @@ pub async fn serve(config: &Config) -> anyhow::Result<ExitCode> {
             "calls or connections were still open after the drain timeout; closing them"
         ),
     }
+    // Workers finish the events in flight and save their checkpoints.
+    workers.stop(DRAIN_TIMEOUT).await;
     // The projection loop finishes its batch; the store closes (its queued
     // appends committed) when the last handle is dropped.
     let _ = tokio::time::timeout(PROJECTION_STOP_TIMEOUT, async {
@@ -148,6 +164,52 @@ pub async fn serve(config: &Config) -> anyhow::Result<ExitCode> {
     drop(store);
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The configured event store, metered. Read models, worker checkpoints
+/// and leases stay in the data folder whatever the store: several
+/// instances over one shared store are not supported yet (see
+/// docs/operations.md).
+async fn open_event_store(config: &Config, metrics: &Metrics) -> anyhow::Result<Arc<dyn EventStore>> {
+    anyhow::ensure!(
+        config.read_models == ReadModelsKind::Sqlite,
+        "read_models = postgres is not supported yet: read models live in the data folder (read_models = sqlite)"
+    );
+    let secret = |value: &Option<crate::config::Secret>, name: &str| {
+        value
+            .as_ref()
+            .map(|s| s.expose().to_owned())
+            .ok_or_else(|| anyhow::anyhow!("{name} is not set"))
+    };
+    Ok(match config.store {
+        StoreKind::Sqlite => {
+            let store = config.open_store()?;
+            tracing::info!(path = %store.path().display(), "embedded SQLite store");
+            Arc::new(MeteredStore::new(store, metrics.clone()))
+        }
+        StoreKind::Postgres => {
+            let options = palaver_store_postgres::PostgresOptions {
+                schema: config.postgres_schema.clone(),
+                limits: config.limits(),
+                ..Default::default()
+            };
+            let store = palaver_store_postgres::PostgresStore::open(&secret(&config.postgres_url, "postgres_url")?, options)
+                .await
+                .map_err(|e| anyhow::anyhow!("opening the PostgreSQL store: {e}"))?;
+            tracing::info!(schema = %config.postgres_schema, "PostgreSQL store");
+            Arc::new(MeteredStore::new(store, metrics.clone()))
+        }
+        StoreKind::Kurrentdb => {
+            let options = palaver_store_kurrentdb::KurrentDbOptions {
+                limits: config.limits(),
+                ..Default::default()
+            };
+            let store = palaver_store_kurrentdb::KurrentDbStore::connect(&secret(&config.kurrentdb_url, "kurrentdb_url")?, options)
+                .map_err(|e| anyhow::anyhow!("connecting to KurrentDB: {e}"))?;
+            tracing::info!("KurrentDB store");
+            Arc::new(MeteredStore::new(store, metrics.clone()))
+        }
+    })
 }
 
 /// Resolves once `stop` turns true.

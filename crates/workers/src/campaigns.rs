@@ -34,7 +34,7 @@ use palaver_store::{AllFilter, RecordedEvent};
 use palaver_whatsapp::RateLimiter;
 
 use crate::runner::{Process, ProcessError};
-use crate::timers::{decode, retryable, system_in};
+use crate::timers::{decode, system_in};
 
 /// The sender's name, for its checkpoint, lease and logs.
 pub const NAME: &str = "campaign-sender";
@@ -117,7 +117,7 @@ impl CampaignSender {
                 }
                 Ok(())
             }
-            Err(error) if retryable(&error) => Err(ProcessError::new(error)),
+            Err(error) if error.is_transient() => Err(ProcessError::new(error)),
             Err(error) => {
                 tracing::error!(worker = NAME, %campaign_id, %contact_id, %error, "campaign recipient not handled; skipped");
                 Ok(())
@@ -135,7 +135,7 @@ impl CampaignSender {
             .await
         {
             Ok(_) => Ok(()),
-            Err(error) if retryable(&error) => Err(ProcessError::new(error)),
+            Err(error) if error.is_transient() => Err(ProcessError::new(error)),
             Err(error) => {
                 tracing::error!(worker = NAME, %campaign_id, %error, "unsent campaign messages not skipped");
                 Ok(())
@@ -164,7 +164,7 @@ impl CampaignSender {
             .await
         {
             Ok(_) => Ok(()),
-            Err(error) if retryable(&error) => Err(ProcessError::new(error)),
+            Err(error) if error.is_transient() => Err(ProcessError::new(error)),
             Err(error) => {
                 tracing::error!(
                     worker = NAME,

@@ -348,9 +348,7 @@ pub fn parse_callback(data: &str) -> Option<(ConversationId, MessageId)> {
 fn settle_item(result: Result<(), AppError>) -> Result<ItemOutcome, ProcessError> {
     match result {
         Ok(()) => Ok(ItemOutcome::Done),
-        Err(error @ (AppError::Store(_) | AppError::ReadModels(_) | AppError::NotCaughtUp { .. } | AppError::Conflict { .. })) => {
-            Err(ProcessError::new(error))
-        }
+        Err(error) if error.is_transient() => Err(ProcessError::new(error)),
         Err(AppError::UnknownPhoneNumberId(number)) => Ok(ItemOutcome::Parked(number)),
         Err(error) => Ok(ItemOutcome::Refused(error.to_string())),
     }

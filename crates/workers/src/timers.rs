@@ -44,23 +44,6 @@ pub const SCHEDULER_NAME: &str = "timer-scheduler";
 /// The lease the timer service runs under.
 pub const SERVICE_LEASE: &str = "timers";
 
-/// Whether an application error may pass if the same command is tried
-/// again later (a lost race, the store or the read models unavailable).
-/// Anything else is a refusal that will be repeated.
-pub(crate) fn retryable(error: &AppError) -> bool {
-    match error {
-        AppError::Conflict { .. }
-        | AppError::NotCaughtUp { .. }
-        | AppError::Store(_)
-        | AppError::ReadModels(_) => true,
-        AppError::InvalidArgument { .. }
-        | AppError::NotFound { .. }
-        | AppError::FailedPrecondition(_)
-        | AppError::UnknownPhoneNumberId(_)
-        | AppError::Internal(_) => false,
-    }
-}
-
 /// The domain event in a recorded one; `None` (logged) for one that cannot
 /// be read, which no retry would fix: the worker moves past it.
 pub(crate) fn decode(worker: &'static str, event: &RecordedEvent) -> Option<DomainEvent> {
@@ -137,7 +120,7 @@ impl TimerScheduler {
                 tracing::debug!(timer_id = %timer.value, action = name, %due_at, "timer scheduled");
                 Ok(())
             }
-            Err(error) if retryable(&error) => Err(ProcessError::new(error)),
+            Err(error) if error.is_transient() => Err(ProcessError::new(error)),
             Err(error) => {
                 tracing::error!(action = name, %due_at, %error, "timer could not be scheduled; skipped");
                 Ok(())
@@ -433,7 +416,7 @@ impl TimerService {
             Ok(_) => {
                 tracing::info!(timer_id = %timer.timer_id, action = timer.action.name(), "timer fired");
             }
-            Err(error) if retryable(&error) => return Err(error),
+            Err(error) if error.is_transient() => return Err(error),
             Err(error) => {
                 // E.g. a cancelled campaign, a conversation gone: the timer
                 // has nothing left to do.

@@ -1,4 +1,5 @@
-//! ChannelService: numbers, settings, templates. Admin.
+//! ChannelService: numbers, settings, templates. Admin, but for pulling
+//! the catalogue from the Cloud API (write).
 
 use palaver_app::channel::SyncedTemplate;
 use palaver_domain::{
@@ -13,7 +14,7 @@ use super::{Api, command_context, result};
 use crate::{
     auth::Role,
     convert,
-    status::{app_status, invalid},
+    status::{app_status, cloud_api_status, invalid, whatsapp_not_configured},
 };
 
 fn template(definition: pb::TemplateDefinition) -> Result<SyncedTemplate, Status> {
@@ -137,6 +138,36 @@ impl pb::channel_service_server::ChannelService for Api {
         let done = self
             .app
             .sync_templates(&ctx, account, templates)
+            .await
+            .map_err(app_status)?;
+        Ok(Response::new(pb::SyncTemplatesResponse {
+            result: result(done.position),
+        }))
+    }
+
+    async fn pull_templates(
+        &self,
+        request: Request<pb::PullTemplatesRequest>,
+    ) -> Result<Response<pb::SyncTemplatesResponse>, Status> {
+        let ctx = command_context(&request, request.get_ref().options.as_ref(), Role::Write)?;
+        let cloud_api = self
+            .options
+            .templates
+            .as_ref()
+            .ok_or_else(whatsapp_not_configured)?;
+        let request = request.into_inner();
+        let account = convert::required(&request.business_account_id, "business_account_id")?;
+        let listed = cloud_api
+            .list_templates(account)
+            .await
+            .map_err(cloud_api_status)?;
+        let done = self
+            .app
+            .sync_templates(
+                &ctx,
+                BusinessAccountId::new(account),
+                convert::synced_templates(listed),
+            )
             .await
             .map_err(app_status)?;
         Ok(Response::new(pb::SyncTemplatesResponse {

@@ -8,6 +8,7 @@ mod conversations;
 mod events;
 mod inbox;
 mod test_clock;
+mod webhooks;
 
 use palaver_app::{App, CommandContext};
 use palaver_domain::ids::Actor;
