@@ -51,10 +51,12 @@ impl Default for Options {
 
 const WORKSPACE: &str = "0192f0e3-0000-7000-8000-0000000000be";
 
-struct Server {
+/// A running `palaver serve`, killed when dropped.
+pub(crate) struct Server {
     child: Child,
-    grpc: String,
-    token: String,
+    pub(crate) grpc: String,
+    pub(crate) http: String,
+    pub(crate) token: String,
 }
 
 impl Drop for Server {
@@ -64,7 +66,8 @@ impl Drop for Server {
     }
 }
 
-fn start(binary: &Path, data: &Path) -> anyhow::Result<Server> {
+/// Starts `binary` on `data` and free ports, with `extra` flags.
+pub(crate) fn start(binary: &Path, data: &Path, extra: &[&str]) -> anyhow::Result<Server> {
     anyhow::ensure!(
         binary.exists(),
         "{} is missing: build it with `cargo build --release -p palaver`",
@@ -80,21 +83,22 @@ fn start(binary: &Path, data: &Path) -> anyhow::Result<Server> {
             "--log",
             "warn,palaver::server=info",
         ])
+        .args(extra)
         .env("PALAVER_DATA_DIR", data)
         .stderr(Stdio::piped())
         .spawn()?;
     let stderr = child.stderr.take().ok_or_else(|| anyhow::anyhow!("no stderr"))?;
     let mut lines = BufReader::new(stderr).lines();
-    let grpc = loop {
+    let field = |line: &str, key: &str| -> Option<String> {
+        let rest = line.split(key).nth(1)?;
+        Some(rest.chars().take_while(|c| !c.is_whitespace() && *c != '\u{1b}').collect())
+    };
+    let (grpc, http) = loop {
         let line = lines
             .next()
             .ok_or_else(|| anyhow::anyhow!("the server exited"))??;
-        if let Some(rest) = line.split("grpc=").nth(1) {
-            let addr: String = rest
-                .chars()
-                .take_while(|c| !c.is_whitespace() && *c != '\u{1b}')
-                .collect();
-            break addr;
+        if let (Some(grpc), Some(http)) = (field(&line, "grpc="), field(&line, "http=")) {
+            break (grpc, http);
         }
     };
     // Keep draining the server's log so it never blocks on a full pipe.
@@ -105,6 +109,7 @@ fn start(binary: &Path, data: &Path) -> anyhow::Result<Server> {
     Ok(Server {
         child,
         grpc: format!("http://{grpc}"),
+        http,
         token,
     })
 }
@@ -119,7 +124,7 @@ fn command() -> Option<pb::CommandOptions> {
 pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow::Result<()> {
     let data = dir.join("grpc-data");
     let _ = std::fs::remove_dir_all(&data);
-    let server = start(&options.server, &data)?;
+    let server = start(&options.server, &data, &[])?;
     let channel = Channel::from_shared(server.grpc.clone())?.connect().await?;
     let bearer = BearerToken::new(&server.token)?;
     let mut channels =
@@ -265,6 +270,6 @@ where
     Ok((total, latency, start.elapsed().as_secs_f64()))
 }
 
-fn millis(histogram: &Histogram<u64>, quantile: f64) -> f64 {
+pub(crate) fn millis(histogram: &Histogram<u64>, quantile: f64) -> f64 {
     histogram.value_at_quantile(quantile) as f64 / 1000.0
 }

@@ -10,9 +10,11 @@
 
 mod grpc;
 mod machine;
+mod postgres;
 mod rebuild;
 mod report;
 mod store;
+mod webhook;
 
 use std::path::PathBuf;
 
@@ -42,6 +44,12 @@ enum Area {
     Grpc(grpc::Options),
     /// Rebuilding every read model from a realistic history.
     Rebuild(rebuild::Options),
+    /// Signed WhatsApp webhook posts against `palaver serve` (build it
+    /// first: `cargo build --release -p palaver`).
+    Webhook(webhook::Options),
+    /// The PostgreSQL event store against a plain INSERT loop on the same
+    /// server (needs a server: `--postgres-url`).
+    Postgres(postgres::Options),
     /// Run every area and rewrite the report.
     Report {
         /// Where to write the report.
@@ -115,6 +123,12 @@ fn main() -> anyhow::Result<()> {
             Area::Rebuild(options) => {
                 rebuild::run(&cli.dir, &options, &mut Figures::default()).await?;
             }
+            Area::Webhook(options) => {
+                webhook::run(&cli.dir, &options, &mut Figures::default()).await?;
+            }
+            Area::Postgres(options) => {
+                postgres::run(&options, &mut Figures::default()).await?;
+            }
             Area::Report { out } => {
                 let mut sections = Vec::new();
                 let mut figures = Figures::default();
@@ -126,6 +140,16 @@ fn main() -> anyhow::Result<()> {
                 let mut figures = Figures::default();
                 grpc::run(&cli.dir, &grpc::Options::default(), &mut figures).await?;
                 sections.push(("grpc", figures));
+                let mut figures = Figures::default();
+                webhook::run(&cli.dir, &webhook::Options::default(), &mut figures).await?;
+                sections.push(("webhook", figures));
+                // PostgreSQL runs on every development and CI machine; where
+                // it does not, the report says so instead of failing.
+                let mut figures = Figures::default();
+                match postgres::run(&postgres::Options::default(), &mut figures).await {
+                    Ok(()) => sections.push(("postgres", figures)),
+                    Err(error) => eprintln!("postgres benchmark skipped: {error}"),
+                }
                 report::write(&out, &cli.dir, &sections)?;
                 println!("wrote {}", out.display());
             }

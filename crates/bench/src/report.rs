@@ -14,6 +14,7 @@ fn target(name: &str) -> &'static str {
         "grpc_send_reply_per_s" => ">= 10,000",
         "grpc_send_reply_p99" => "< 10 ms",
         "grpc_inbox_per_s" => ">= 20,000",
+        "webhook_posts_per_s" => ">= 5,000",
         _ => "",
     }
 }

@@ -1,0 +1,1 @@
+SELECT last_revision FROM streams WHERE name = $1
