@@ -219,7 +219,9 @@ impl Error {
     /// rest as the outcome.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Conflict { .. } | Error::NotCaughtUp { .. } | Error::Store(_) | Error::ReadModels(_) => true,
+            Error::Conflict { .. } | Error::NotCaughtUp { .. } | Error::Store(_) | Error::ReadModels(_) => {
+                true
+            }
             Error::InvalidArgument { .. }
             | Error::NotFound { .. }
             | Error::FailedPrecondition(_)

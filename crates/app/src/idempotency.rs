@@ -71,7 +71,14 @@ macro_rules! replay_uuid_id {
     )*};
 }
 
-replay_uuid_id!(MessageId, ContactId, CampaignId, ConversationId, ThreadId, TimerId);
+replay_uuid_id!(
+    MessageId,
+    ContactId,
+    CampaignId,
+    ConversationId,
+    ThreadId,
+    TimerId
+);
 
 impl Replay for Inbound {
     fn to_record(&self) -> Value {

@@ -57,8 +57,16 @@ impl App {
             Metadata::new(self.inner.clock.now()).with_actor(Actor::System.to_string()),
         )
         .with_schema_version(encoded.schema_version)
-        .with_id(Uuid::new_v5(&APP_NAMESPACE, format!("webhook\0{payload_id}").as_bytes()));
-        match self.inner.store.append(&stream, ExpectedRevision::NoStream, vec![event]).await {
+        .with_id(Uuid::new_v5(
+            &APP_NAMESPACE,
+            format!("webhook\0{payload_id}").as_bytes(),
+        ));
+        match self
+            .inner
+            .store
+            .append(&stream, ExpectedRevision::NoStream, vec![event])
+            .await
+        {
             Ok(result) => Ok(ReceivedPayload {
                 payload_id,
                 position: result.last_position,
@@ -67,7 +75,10 @@ impl App {
             // The stream exists, or a concurrent post of the same body won
             // the race (same derived event id, another timestamp): either
             // way the payload is stored.
-            Err(palaver_store::Error::WrongExpectedRevision { .. } | palaver_store::Error::EventIdConflict { .. }) => {
+            Err(
+                palaver_store::Error::WrongExpectedRevision { .. }
+                | palaver_store::Error::EventIdConflict { .. },
+            ) => {
                 let first = self
                     .inner
                     .store

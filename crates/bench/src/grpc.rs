@@ -91,7 +91,11 @@ pub(crate) fn start(binary: &Path, data: &Path, extra: &[&str]) -> anyhow::Resul
     let mut lines = BufReader::new(stderr).lines();
     let field = |line: &str, key: &str| -> Option<String> {
         let rest = line.split(key).nth(1)?;
-        Some(rest.chars().take_while(|c| !c.is_whitespace() && *c != '\u{1b}').collect())
+        Some(
+            rest.chars()
+                .take_while(|c| !c.is_whitespace() && *c != '\u{1b}')
+                .collect(),
+        )
     };
     let (grpc, http) = loop {
         let line = lines

@@ -48,6 +48,19 @@ pub struct Options {
     read_events: u64,
 }
 
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            postgres_url: std::env::var("PALAVER_BENCH_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
+            single_appends: 1_000,
+            appends_per_writer: 200,
+            batches: 400,
+            read_events: 200_000,
+        }
+    }
+}
+
 const PAYLOAD: [u8; 200] = [b'x'; 200];
 
 fn new_event() -> NewEvent {

@@ -119,7 +119,8 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
     let server = start(&options.server, &data, &["--whatsapp-app-secret", SECRET])?;
     let channel = Channel::from_shared(server.grpc.clone())?.connect().await?;
     let bearer = BearerToken::new(&server.token)?;
-    let mut channels = pb::channel_service_client::ChannelServiceClient::with_interceptor(channel.clone(), bearer.clone());
+    let mut channels =
+        pb::channel_service_client::ChannelServiceClient::with_interceptor(channel.clone(), bearer.clone());
     channels
         .connect_number(pb::ConnectNumberRequest {
             options: Some(pb::CommandOptions {

@@ -1000,18 +1000,25 @@ fn outbound_to_pb(content: &OutboundContent) -> pb::OutboundContent {
     use pb::outbound_content::Kind;
     let kind = match content {
         OutboundContent::Text { body } => Kind::Text(pb::TextContent { body: body.clone() }),
-        OutboundContent::Image { url, caption } => Kind::Image(pb::OutboundImage {
+        OutboundContent::Image {
+            url,
+            media_id,
+            caption,
+        } => Kind::Image(pb::OutboundImage {
             url: url.clone(),
             caption: caption.clone(),
+            media_id: media_id.clone(),
         }),
         OutboundContent::Document {
             url,
+            media_id,
             file_name,
             caption,
         } => Kind::Document(pb::OutboundDocument {
             url: url.clone(),
             file_name: file_name.clone(),
             caption: caption.clone(),
+            media_id: media_id.clone(),
         }),
         OutboundContent::MacroText { macro_id, body } => Kind::MacroText(pb::MacroText {
             macro_id: macro_id.clone(),
@@ -1029,10 +1036,12 @@ fn outbound_from_pb(cx: Cx, content: Option<pb::OutboundContent>) -> Result<Outb
             Kind::Text(c) => OutboundContent::Text { body: c.body },
             Kind::Image(c) => OutboundContent::Image {
                 url: c.url,
+                media_id: c.media_id,
                 caption: c.caption,
             },
             Kind::Document(c) => OutboundContent::Document {
                 url: c.url,
+                media_id: c.media_id,
                 file_name: c.file_name,
                 caption: c.caption,
             },

@@ -222,17 +222,21 @@ pub enum Reply {
         /// The text.
         body: String,
     },
-    /// A picture at a public URL.
+    /// A picture at a public URL or uploaded to the Cloud API.
     Image {
-        /// HTTPS URL WhatsApp fetches.
+        /// HTTPS URL WhatsApp fetches; empty when `media_id` is set.
         url: String,
+        /// Id of media uploaded beforehand; empty when `url` is set.
+        media_id: String,
         /// Caption, empty if none.
         caption: String,
     },
-    /// A file at a public URL, sent as a document.
+    /// A file at a public URL or uploaded, sent as a document.
     Attachment {
-        /// HTTPS URL WhatsApp fetches.
+        /// HTTPS URL WhatsApp fetches; empty when `media_id` is set.
         url: String,
+        /// Id of media uploaded beforehand; empty when `url` is set.
+        media_id: String,
         /// File name shown.
         file_name: String,
         /// Caption, empty if none.
@@ -252,15 +256,19 @@ pub enum OutboundContent {
     },
     /// A picture.
     Image {
-        /// HTTPS URL.
+        /// HTTPS URL, or empty when sent by `media_id`.
         url: String,
+        /// Uploaded media id, or empty when sent by `url`.
+        media_id: String,
         /// Caption, empty if none.
         caption: String,
     },
     /// A file as a document.
     Document {
-        /// HTTPS URL.
+        /// HTTPS URL, or empty when sent by `media_id`.
         url: String,
+        /// Uploaded media id, or empty when sent by `url`.
+        media_id: String,
         /// File name shown.
         file_name: String,
         /// Caption, empty if none.
@@ -283,13 +291,23 @@ impl Reply {
     pub fn into_content(self) -> Result<OutboundContent> {
         let content = match self {
             Self::Text { body } => OutboundContent::Text { body },
-            Self::Image { url, caption } => OutboundContent::Image { url, caption },
+            Self::Image {
+                url,
+                media_id,
+                caption,
+            } => OutboundContent::Image {
+                url,
+                media_id,
+                caption,
+            },
             Self::Attachment {
                 url,
+                media_id,
                 file_name,
                 caption,
             } => OutboundContent::Document {
                 url,
+                media_id,
                 file_name,
                 caption,
             },
@@ -302,9 +320,16 @@ impl Reply {
             OutboundContent::Text { body } | OutboundContent::MacroText { body, .. } => {
                 check_text(body)?;
             }
-            OutboundContent::Image { url, .. } | OutboundContent::Document { url, .. } => {
-                if !url.starts_with("https://") {
-                    return Err(Error::InvalidReply("media must be at an https:// URL"));
+            OutboundContent::Image { url, media_id, .. }
+            | OutboundContent::Document { url, media_id, .. } => {
+                match (url.is_empty(), media_id.trim().is_empty()) {
+                    (false, true) if url.starts_with("https://") => {}
+                    (false, true) => return Err(Error::InvalidReply("media must be at an https:// URL")),
+                    (true, false) => {}
+                    (false, false) => return Err(Error::InvalidReply("media has both a URL and a media id")),
+                    (true, true) => {
+                        return Err(Error::InvalidReply("media needs an https:// URL or a media id"));
+                    }
                 }
             }
             OutboundContent::Template(_) => {}

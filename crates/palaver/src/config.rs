@@ -65,6 +65,9 @@ pub struct Config {
     /// Most messages sent per second, across numbers (the Cloud API's
     /// default throughput is 80 per number).
     pub whatsapp_send_rate: u32,
+    /// Campaign recipients handed to delivery per second, all campaigns
+    /// together (under `whatsapp_send_rate`, so replies don't wait).
+    pub campaign_send_rate: u32,
     /// Largest webhook body accepted, in bytes.
     pub webhook_body_limit_bytes: usize,
     /// How long before a customer's window closes the inbox is warned.
@@ -152,6 +155,7 @@ impl Default for Config {
             whatsapp_api_base_url: "https://graph.facebook.com".to_owned(),
             whatsapp_api_version: "v25.0".to_owned(),
             whatsapp_send_rate: 80,
+            campaign_send_rate: 40,
             webhook_body_limit_bytes: 3 * 1024 * 1024,
             window_warning_minutes: 60,
         }
@@ -214,13 +218,28 @@ pub struct Overrides {
     #[arg(long, global = true, env = "PALAVER_INSTANCE_ID")]
     pub instance_id: Option<String>,
     /// Webhook subscription verify token.
-    #[arg(long, global = true, env = "PALAVER_WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "PALAVER_WHATSAPP_VERIFY_TOKEN",
+        hide_env_values = true
+    )]
     pub whatsapp_verify_token: Option<Secret>,
     /// Meta app secret (webhook signatures).
-    #[arg(long, global = true, env = "PALAVER_WHATSAPP_APP_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "PALAVER_WHATSAPP_APP_SECRET",
+        hide_env_values = true
+    )]
     pub whatsapp_app_secret: Option<Secret>,
     /// Cloud API access token.
-    #[arg(long, global = true, env = "PALAVER_WHATSAPP_ACCESS_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "PALAVER_WHATSAPP_ACCESS_TOKEN",
+        hide_env_values = true
+    )]
     pub whatsapp_access_token: Option<Secret>,
     /// Cloud API base URL.
     #[arg(long, global = true, env = "PALAVER_WHATSAPP_API_BASE_URL")]
@@ -231,6 +250,9 @@ pub struct Overrides {
     /// Most messages sent per second.
     #[arg(long, global = true, env = "PALAVER_WHATSAPP_SEND_RATE")]
     pub whatsapp_send_rate: Option<u32>,
+    /// Campaign recipients sent per second.
+    #[arg(long, global = true, env = "PALAVER_CAMPAIGN_SEND_RATE")]
+    pub campaign_send_rate: Option<u32>,
     /// Largest webhook body accepted, in bytes.
     #[arg(long, global = true, env = "PALAVER_WEBHOOK_BODY_LIMIT_BYTES")]
     pub webhook_body_limit_bytes: Option<usize>,
@@ -268,6 +290,7 @@ impl Overrides {
             whatsapp_api_base_url,
             whatsapp_api_version,
             whatsapp_send_rate,
+            campaign_send_rate,
             webhook_body_limit_bytes,
             window_warning_minutes
         );
@@ -294,8 +317,8 @@ impl Overrides {
         if config.store == StoreKind::Kurrentdb && config.kurrentdb_url.is_none() {
             anyhow::bail!("store = kurrentdb needs kurrentdb_url");
         }
-        if config.whatsapp_send_rate == 0 {
-            anyhow::bail!("whatsapp_send_rate must be at least 1 message per second");
+        if config.whatsapp_send_rate == 0 || config.campaign_send_rate == 0 {
+            anyhow::bail!("whatsapp_send_rate and campaign_send_rate must be at least 1 per second");
         }
         Ok(config)
     }
@@ -336,7 +359,8 @@ impl Config {
             api_version: self.whatsapp_api_version.clone(),
             ..palaver_whatsapp::CloudApiConfig::new(token.expose())
         };
-        let api = palaver_whatsapp::CloudApi::new(config).map_err(|e| anyhow::anyhow!("the Cloud API client: {e}"))?;
+        let api = palaver_whatsapp::CloudApi::new(config)
+            .map_err(|e| anyhow::anyhow!("the Cloud API client: {e}"))?;
         Ok(Some(api))
     }
 

@@ -12,9 +12,10 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::{
     config::{Config, ReadModelsKind, StoreKind},
-    http, workers,
-    webhook::WebhookState,
+    http,
     metrics::{GrpcMetricsLayer, MeteredStore, Metrics},
+    webhook::WebhookState,
+    workers,
 };
 
 /// How long shutdown waits for the projection loop to finish its batch.
@@ -193,9 +194,12 @@ async fn open_event_store(config: &Config, metrics: &Metrics) -> anyhow::Result<
                 limits: config.limits(),
                 ..Default::default()
             };
-            let store = palaver_store_postgres::PostgresStore::open(&secret(&config.postgres_url, "postgres_url")?, options)
-                .await
-                .map_err(|e| anyhow::anyhow!("opening the PostgreSQL store: {e}"))?;
+            let store = palaver_store_postgres::PostgresStore::open(
+                &secret(&config.postgres_url, "postgres_url")?,
+                options,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("opening the PostgreSQL store: {e}"))?;
             tracing::info!(schema = %config.postgres_schema, "PostgreSQL store");
             Arc::new(MeteredStore::new(store, metrics.clone()))
         }
@@ -204,8 +208,11 @@ async fn open_event_store(config: &Config, metrics: &Metrics) -> anyhow::Result<
                 limits: config.limits(),
                 ..Default::default()
             };
-            let store = palaver_store_kurrentdb::KurrentDbStore::connect(&secret(&config.kurrentdb_url, "kurrentdb_url")?, options)
-                .map_err(|e| anyhow::anyhow!("connecting to KurrentDB: {e}"))?;
+            let store = palaver_store_kurrentdb::KurrentDbStore::connect(
+                &secret(&config.kurrentdb_url, "kurrentdb_url")?,
+                options,
+            )
+            .map_err(|e| anyhow::anyhow!("connecting to KurrentDB: {e}"))?;
             tracing::info!("KurrentDB store");
             Arc::new(MeteredStore::new(store, metrics.clone()))
         }

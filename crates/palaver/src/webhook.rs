@@ -37,7 +37,10 @@ pub async fn handshake(
     Query(query): Query<SubscriptionQuery>,
 ) -> impl IntoResponse {
     let Some(token) = &state.verify_token else {
-        return (StatusCode::FORBIDDEN, "whatsapp_verify_token is not configured\n".to_owned());
+        return (
+            StatusCode::FORBIDDEN,
+            "whatsapp_verify_token is not configured\n".to_owned(),
+        );
     };
     match verify_subscription(&query, token.expose()) {
         Ok(challenge) => (StatusCode::OK, challenge),
@@ -46,14 +49,24 @@ pub async fn handshake(
 }
 
 /// `POST /webhooks/whatsapp`: verify, parse, store, acknowledge.
-pub async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+pub async fn receive(
+    State(state): State<WebhookState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
     let started = Instant::now();
     let (outcome, status, message) = accept(&state, &headers, body).await;
-    state.metrics.record_webhook(outcome, started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .record_webhook(outcome, started.elapsed().as_secs_f64());
     (status, message)
 }
 
-async fn accept(state: &WebhookState, headers: &HeaderMap, body: Bytes) -> (&'static str, StatusCode, String) {
+async fn accept(
+    state: &WebhookState,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> (&'static str, StatusCode, String) {
     let Some(secret) = &state.app_secret else {
         return (
             "unsigned",
@@ -79,7 +92,11 @@ async fn accept(state: &WebhookState, headers: &HeaderMap, body: Bytes) -> (&'st
         }
         Err(error) => {
             tracing::error!(%error, "could not store a webhook; Meta will redeliver it");
-            ("error", StatusCode::SERVICE_UNAVAILABLE, "could not store the payload; retry\n".to_owned())
+            (
+                "error",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "could not store the payload; retry\n".to_owned(),
+            )
         }
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use palaver_app::App;
 use palaver_workers::campaigns::{CampaignSender, CampaignSenderOptions};
 use palaver_workers::delivery::{DeliveryOptions, DeliveryWorker};
-use palaver_workers::timers::{TimerScheduler, TimerSchedulerOptions, TimerService, TimerServiceOptions};
 use palaver_workers::intake::Intake;
+use palaver_workers::timers::{TimerScheduler, TimerSchedulerOptions, TimerService, TimerServiceOptions};
 use palaver_workers::{LocalLeases, Process, RunOptions, Runtime, SqliteCheckpoints, run};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -41,13 +41,18 @@ pub fn start(config: &Config, app: &App, stop: watch::Receiver<bool>) -> anyhow:
     let mut processes: Vec<Arc<dyn Process>> = vec![
         Arc::new(Intake::new(app.clone())),
         Arc::new(scheduler),
-        Arc::new(CampaignSender::new(app.clone(), CampaignSenderOptions::default())),
+        Arc::new(CampaignSender::new(
+            app.clone(),
+            CampaignSenderOptions {
+                rate: per_second(config.campaign_send_rate)?,
+                ..CampaignSenderOptions::default()
+            },
+        )),
     ];
     match config.cloud_api()? {
         Some(api) => {
             let options = DeliveryOptions {
-                rate: std::num::NonZeroU32::new(config.whatsapp_send_rate)
-                    .ok_or_else(|| anyhow::anyhow!("whatsapp_send_rate must be at least 1"))?,
+                rate: per_second(config.whatsapp_send_rate)?,
                 ..DeliveryOptions::default()
             };
             let worker = DeliveryWorker::new(app.clone(), api, options).with_shutdown(stop.clone());
@@ -66,12 +71,21 @@ pub fn start(config: &Config, app: &App, stop: watch::Receiver<bool>) -> anyhow:
     Ok(Workers { tasks })
 }
 
+fn per_second(rate: u32) -> anyhow::Result<std::num::NonZeroU32> {
+    std::num::NonZeroU32::new(rate)
+        .ok_or_else(|| anyhow::anyhow!("a send rate must be at least 1 per second"))
+}
+
 impl Workers {
     /// Waits up to `timeout` for the workers to finish what is in flight.
     pub async fn stop(mut self, timeout: Duration) {
-        let finished = tokio::time::timeout(timeout, async { while self.tasks.join_next().await.is_some() {} }).await;
+        let finished =
+            tokio::time::timeout(timeout, async { while self.tasks.join_next().await.is_some() {} }).await;
         if finished.is_err() {
-            tracing::warn!(?timeout, "workers still busy after the drain timeout; stopping them");
+            tracing::warn!(
+                ?timeout,
+                "workers still busy after the drain timeout; stopping them"
+            );
             self.tasks.abort_all();
         }
     }

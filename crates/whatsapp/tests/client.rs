@@ -473,6 +473,7 @@ fn request_bodies_follow_the_reference() {
         Recipient::WaId("447700900123".to_owned()),
         &OutboundContent::Image {
             url: "https://cdn.example.com/label.png".to_owned(),
+            media_id: String::new(),
             caption: String::new(),
         },
     );
@@ -485,10 +486,25 @@ fn request_bodies_follow_the_reference() {
         json!({ "id": "1000000000000201" })
     );
 
+    // Uploaded media goes by id.
+    let uploaded = SendRequest::new(
+        Recipient::WaId("447700900123".to_owned()),
+        &OutboundContent::Image {
+            url: String::new(),
+            media_id: "1000000000000202".to_owned(),
+            caption: "Label".to_owned(),
+        },
+    );
+    assert_eq!(
+        uploaded.to_json()["image"],
+        json!({ "id": "1000000000000202", "caption": "Label" })
+    );
+
     let document = SendRequest::new(
         Recipient::WaId("447700900123".to_owned()),
         &OutboundContent::Document {
             url: "https://cdn.example.com/invoice.pdf".to_owned(),
+            media_id: String::new(),
             file_name: "invoice-0042.pdf".to_owned(),
             caption: "Your invoice".to_owned(),
         },

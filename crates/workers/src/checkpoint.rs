@@ -48,7 +48,10 @@ impl SqliteCheckpoints {
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let connection = self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(f(&connection)?)
     }
 }

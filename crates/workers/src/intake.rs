@@ -23,8 +23,8 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use palaver_app::{App, CommandContext, DeliveryTarget, Error as AppError, Precondition};
-use palaver_domain::codec::{self, DomainEvent, event_types as t};
 use palaver_domain::channel::ChannelEvent;
+use palaver_domain::codec::{self, DomainEvent, event_types as t};
 use palaver_domain::error::Error as DomainError;
 use palaver_domain::ids::{Actor, ConversationId, MessageId, PayloadId, PhoneNumberId, WaId, WorkspaceId};
 use palaver_domain::intake::{PayloadCommand, PayloadEvent, PayloadOutcome};
@@ -80,8 +80,15 @@ impl Intake {
     /// Handles one stored payload and records its outcome. Store failures
     /// come back as [`ProcessError`] (try again); refusals are outcomes.
     pub async fn process(&self, payload_id: PayloadId) -> Result<IntakeOutcome, ProcessError> {
-        let Some(payload) = self.app.webhook_payload(payload_id).await.map_err(ProcessError::new)? else {
-            return Err(ProcessError::new(format!("webhook payload {payload_id} is not stored")));
+        let Some(payload) = self
+            .app
+            .webhook_payload(payload_id)
+            .await
+            .map_err(ProcessError::new)?
+        else {
+            return Err(ProcessError::new(format!(
+                "webhook payload {payload_id} is not stored"
+            )));
         };
         let outcome = match parse_items(payload.body()) {
             Err(error) => IntakeOutcome::Failed(format!("the stored payload no longer parses: {error}")),
@@ -132,7 +139,10 @@ impl Intake {
     }
 
     async fn workspace(&self, number: &PhoneNumberId) -> Result<Option<WorkspaceId>, ProcessError> {
-        self.app.workspace_of_number(number).await.map_err(ProcessError::new)
+        self.app
+            .workspace_of_number(number)
+            .await
+            .map_err(ProcessError::new)
     }
 
     async fn handle_item(&self, item: &Item) -> Result<ItemOutcome, ProcessError> {
@@ -147,7 +157,9 @@ impl Intake {
                     return Ok(ItemOutcome::Parked(phone_number_id.clone()));
                 };
                 let Some(customer_id) = customer_id(customer) else {
-                    return Ok(ItemOutcome::Refused("the sender has neither a wa_id nor a user id".into()));
+                    return Ok(ItemOutcome::Refused(
+                        "the sender has neither a wa_id nor a user id".into(),
+                    ));
                 };
                 let ctx = context(workspace);
                 let result = self
@@ -181,10 +193,13 @@ impl Intake {
                     )
                 };
                 match status().await {
-                    Err(AppError::FailedPrecondition(Precondition::Domain(DomainError::UnknownWaMessage(_)))) => {
+                    Err(AppError::FailedPrecondition(Precondition::Domain(
+                        DomainError::UnknownWaMessage(_),
+                    ))) => {
                         // Our send's answer may have been lost: the callback
                         // data names it, so record the acceptance first.
-                        let Some((conversation_id, message_id)) = callback_data.as_deref().and_then(parse_callback)
+                        let Some((conversation_id, message_id)) =
+                            callback_data.as_deref().and_then(parse_callback)
                         else {
                             tracing::info!(%wa_message_id, "status for a message Palaver did not send; ignored");
                             return Ok(ItemOutcome::Done);
@@ -193,7 +208,9 @@ impl Intake {
                             .app
                             .record_accepted(&ctx, conversation_id, message_id, wa_message_id.clone())
                             .await;
-                        if let outcome @ (ItemOutcome::Refused(_) | ItemOutcome::Parked(_)) = settle_item(accepted.map(|_| ()))? {
+                        if let outcome @ (ItemOutcome::Refused(_) | ItemOutcome::Parked(_)) =
+                            settle_item(accepted.map(|_| ()))?
+                        {
                             return Ok(outcome);
                         }
                         settle_item(status().await.map(|_| ()))
@@ -238,7 +255,10 @@ impl Intake {
     /// Returns how many were handled.
     pub async fn replay_parked(&self, number: &PhoneNumberId) -> Result<usize, ProcessError> {
         let mut replayed = 0;
-        for summary in self.list(|outcome| matches!(outcome, PayloadOutcome::Parked(n) if n.contains(number))).await? {
+        for summary in self
+            .list(|outcome| matches!(outcome, PayloadOutcome::Parked(n) if n.contains(number)))
+            .await?
+        {
             self.process(summary.payload_id).await?;
             replayed += 1;
         }
@@ -260,7 +280,10 @@ impl Intake {
         let mut candidates = BTreeSet::new();
         let mut after = Position::START;
         loop {
-            let page = store.read_all(after, &filter, 1000).await.map_err(ProcessError::new)?;
+            let page = store
+                .read_all(after, &filter, 1000)
+                .await
+                .map_err(ProcessError::new)?;
             let Some(last) = page.last() else { break };
             after = last.position;
             for event in &page {
@@ -274,7 +297,12 @@ impl Intake {
         }
         let mut out = Vec::new();
         for payload_id in candidates {
-            let Some(payload) = self.app.webhook_payload(payload_id).await.map_err(ProcessError::new)? else {
+            let Some(payload) = self
+                .app
+                .webhook_payload(payload_id)
+                .await
+                .map_err(ProcessError::new)?
+            else {
                 continue;
             };
             if keep(payload.outcome()) {

@@ -234,7 +234,11 @@ async fn work(
     if let Err(error) = lease.release().await {
         tracing::warn!(worker = name, %error, "could not release the lease; it will expire");
     }
-    tracing::info!(worker = name, position = progress.checkpoint().0, "worker stopped");
+    tracing::info!(
+        worker = name,
+        position = progress.checkpoint().0,
+        "worker stopped"
+    );
     Ok(ended)
 }
 

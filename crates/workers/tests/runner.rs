@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use palaver_store::{AllFilter, EventStore, ExpectedRevision, MemoryStore, Metadata, NewEvent, Position, RecordedEvent, StreamName};
+use palaver_store::{
+    AllFilter, EventStore, ExpectedRevision, MemoryStore, Metadata, NewEvent, Position, RecordedEvent,
+    StreamName,
+};
 use palaver_workers::checkpoint::SqliteCheckpoints;
 use palaver_workers::runner::{Process, ProcessError, RunOptions, Runtime, run};
 use palaver_workers::{Checkpoints, LocalLeases};
@@ -52,7 +55,11 @@ async fn append(store: &MemoryStore, event_type: &str) {
         .append(
             &stream,
             ExpectedRevision::Any,
-            vec![NewEvent::new(event_type, b"x".to_vec(), Metadata::new(Utc::now()))],
+            vec![NewEvent::new(
+                event_type,
+                b"x".to_vec(),
+                Metadata::new(Utc::now()),
+            )],
         )
         .await
         .unwrap();

@@ -28,10 +28,12 @@ fn reply(reply: Option<pb::Reply>) -> Result<Reply, Status> {
         Kind::Text(body) => Ok(Reply::Text { body }),
         Kind::Image(image) => Ok(Reply::Image {
             url: image.url,
+            media_id: image.media_id,
             caption: image.caption,
         }),
         Kind::Attachment(file) => Ok(Reply::Attachment {
             url: file.url,
+            media_id: file.media_id,
             file_name: file.file_name,
             caption: file.caption,
         }),

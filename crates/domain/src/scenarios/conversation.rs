@@ -300,13 +300,14 @@ fn templates_are_allowed_outside_the_window() {
 }
 
 #[test]
-fn reply_kinds_image_and_attachment_are_sent_as_media() {
+fn reply_kinds_image_and_attachment_are_sent_as_media_by_link_or_uploaded_id() {
     given::<Conversation>(history())
         .when(
             reply(
                 1,
                 Reply::Image {
                     url: "https://cdn.example/a.png".into(),
+                    media_id: String::new(),
                     caption: "see".into(),
                 },
             ),
@@ -316,6 +317,7 @@ fn reply_kinds_image_and_attachment_are_sent_as_media() {
             1,
             OutboundContent::Image {
                 url: "https://cdn.example/a.png".into(),
+                media_id: String::new(),
                 caption: "see".into(),
             },
             5,
@@ -325,7 +327,8 @@ fn reply_kinds_image_and_attachment_are_sent_as_media() {
             reply(
                 2,
                 Reply::Attachment {
-                    url: "https://cdn.example/f.pdf".into(),
+                    url: String::new(),
+                    media_id: "1037543291543636".into(),
                     file_name: "f.pdf".into(),
                     caption: String::new(),
                 },
@@ -335,7 +338,8 @@ fn reply_kinds_image_and_attachment_are_sent_as_media() {
         .then([queued(
             2,
             OutboundContent::Document {
-                url: "https://cdn.example/f.pdf".into(),
+                url: String::new(),
+                media_id: "1037543291543636".into(),
                 file_name: "f.pdf".into(),
                 caption: String::new(),
             },
@@ -382,12 +386,26 @@ fn empty_text_and_non_https_media_are_refused() {
                 1,
                 Reply::Image {
                     url: "http://x/a.png".into(),
+                    media_id: String::new(),
                     caption: String::new(),
                 },
             ),
             t(5),
         )
         .then_error(Error::InvalidReply("media must be at an https:// URL"));
+    given::<Conversation>(history())
+        .when(
+            reply(
+                1,
+                Reply::Image {
+                    url: "https://x/a.png".into(),
+                    media_id: "1037543291543636".into(),
+                    caption: String::new(),
+                },
+            ),
+            t(5),
+        )
+        .then_error(Error::InvalidReply("media has both a URL and a media id"));
 }
 
 #[test]
@@ -777,5 +795,10 @@ fn a_snooze_ends_with_an_event_unless_it_was_changed() {
         }]);
     // Re-snoozed until later: the old timer is stale.
     past.push(snoozed(7200));
-    assert!(given::<Conversation>(past).when(C::Wake { until: t(3600) }, t(3600)).events().is_empty());
+    assert!(
+        given::<Conversation>(past)
+            .when(C::Wake { until: t(3600) }, t(3600))
+            .events()
+            .is_empty()
+    );
 }

@@ -271,11 +271,18 @@ fn template_send() -> impl Strategy<Value = TemplateSend> {
 fn outbound_content() -> impl Strategy<Value = OutboundContent> {
     prop_oneof![
         text().prop_map(|body| OutboundContent::Text { body }),
-        (word(), text()).prop_map(|(url, caption)| OutboundContent::Image { url, caption }),
-        (word(), word(), text()).prop_map(|(url, file_name, caption)| OutboundContent::Document {
+        (word(), word(), text()).prop_map(|(url, media_id, caption)| OutboundContent::Image {
             url,
-            file_name,
+            media_id,
             caption
+        }),
+        (word(), word(), word(), text()).prop_map(|(url, media_id, file_name, caption)| {
+            OutboundContent::Document {
+                url,
+                media_id,
+                file_name,
+                caption,
+            }
         }),
         (word(), text()).prop_map(|(macro_id, body)| OutboundContent::MacroText { macro_id, body }),
         template_send().prop_map(OutboundContent::Template),

@@ -116,16 +116,29 @@ pub fn inbound(content: &InboundContent) -> Summary {
 pub fn outbound(content: &OutboundContent) -> Summary {
     match content {
         OutboundContent::Text { body } => summary("text", body.clone()),
-        OutboundContent::Image { url, caption } => Summary {
-            media: Some(url.clone()),
+        OutboundContent::Image {
+            url,
+            media_id,
+            caption,
+        } => Summary {
+            media: Some(if url.is_empty() {
+                media_id.clone()
+            } else {
+                url.clone()
+            }),
             ..summary("image", with_caption("Image", caption))
         },
         OutboundContent::Document {
             url,
+            media_id,
             file_name,
             caption,
         } => Summary {
-            media: Some(url.clone()),
+            media: Some(if url.is_empty() {
+                media_id.clone()
+            } else {
+                url.clone()
+            }),
             file_name: Some(file_name.clone()),
             ..summary(
                 "document",

@@ -75,21 +75,36 @@ impl Payload {
                 preview_url: has_link(body),
                 body: body.clone(),
             },
-            OutboundContent::Image { url, caption } => Payload::Image {
-                media: MediaSource::Link(url.clone()),
+            OutboundContent::Image {
+                url,
+                media_id,
+                caption,
+            } => Payload::Image {
+                media: media_source(url, media_id),
                 caption: caption.clone(),
             },
             OutboundContent::Document {
                 url,
+                media_id,
                 file_name,
                 caption,
             } => Payload::Document {
-                media: MediaSource::Link(url.clone()),
+                media: media_source(url, media_id),
                 file_name: file_name.clone(),
                 caption: caption.clone(),
             },
             OutboundContent::Template(send) => Payload::Template(send.clone()),
         }
+    }
+}
+
+/// By uploaded id when there is one, else by link (the domain makes sure
+/// exactly one is set).
+fn media_source(url: &str, media_id: &str) -> MediaSource {
+    if media_id.is_empty() {
+        MediaSource::Link(url.to_owned())
+    } else {
+        MediaSource::Id(media_id.to_owned())
     }
 }
 
