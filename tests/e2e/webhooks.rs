@@ -17,17 +17,15 @@ const SECRET: &str = "test-app-secret";
 const VERIFY: &str = "test-verify-token";
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/../whatsapp/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../whatsapp/tests/fixtures/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn start(extra: &[&str]) -> Server {
-    let mut args = vec![
-        "--whatsapp-app-secret",
-        SECRET,
-        "--whatsapp-verify-token",
-        VERIFY,
-    ];
+    let mut args = vec!["--whatsapp-app-secret", SECRET, "--whatsapp-verify-token", VERIFY];
     args.extend_from_slice(extra);
     Server::start_with(&args)
 }
@@ -50,7 +48,10 @@ async fn http(addr: &str, request_line: &str, headers: &[(&str, String)], body: 
     stream.read_to_end(&mut response).await.unwrap();
     let text = String::from_utf8_lossy(&response).into_owned();
     let status = text[9..12].parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -111,8 +112,13 @@ async fn conversation_with(clients: &mut Clients, messages: usize) -> pb::GetCon
 #[tokio::test(flavor = "multi_thread")]
 async fn the_subscription_handshake_answers_only_the_right_token() {
     let server = start(&[]);
-    let ok = format!("GET /webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=1158201444");
-    assert_eq!(http(&server.http, &ok, &[], b"").await, (200, "1158201444".to_owned()));
+    let ok = format!(
+        "GET /webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=1158201444"
+    );
+    assert_eq!(
+        http(&server.http, &ok, &[], b"").await,
+        (200, "1158201444".to_owned())
+    );
     let wrong = "GET /webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1";
     assert_eq!(http(&server.http, wrong, &[], b"").await.0, 403);
     let no_mode = format!("GET /webhooks/whatsapp?hub.verify_token={VERIFY}&hub.challenge=1");
@@ -153,17 +159,27 @@ async fn every_message_kind_reaches_the_timeline() {
     let seen: std::collections::BTreeSet<String> =
         conversation.messages.iter().map(|m| m.kind.clone()).collect();
     for kind in [
-        "text", "image", "document", "video", "gif", "audio", "voice", "sticker", "location", "contacts",
-        "reaction", "button", "interactive",
+        "text",
+        "image",
+        "document",
+        "video",
+        "gif",
+        "audio",
+        "voice",
+        "sticker",
+        "location",
+        "contacts",
+        "reaction",
+        "button",
+        "interactive",
     ] {
         assert!(seen.contains(kind), "no {kind} message in {seen:?}");
     }
-    let image = conversation
-        .messages
-        .iter()
-        .find(|m| m.kind == "image")
-        .unwrap();
-    assert!(!image.media.is_empty() && image.mime_type.starts_with("image/"), "{image:?}");
+    let image = conversation.messages.iter().find(|m| m.kind == "image").unwrap();
+    assert!(
+        !image.media.is_empty() && image.mime_type.starts_with("image/"),
+        "{image:?}"
+    );
     assert!(conversation.messages.iter().all(|m| m.direction == "inbound"));
     // The customer became a lead named from their profile.
     let contacts = clients
@@ -185,15 +201,30 @@ async fn refused_posts_store_nothing() {
     let server = start(&["--webhook-body-limit-bytes", "4096"]);
     let body = fixture("text");
     let no_signature = [("Content-Type", "application/json".to_owned())];
-    assert_eq!(http(&server.http, "POST /webhooks/whatsapp", &no_signature, &body).await.0, 401);
-    let forged = [(
-        "X-Hub-Signature-256",
-        signature::sign(b"another secret", &body),
-    )];
-    assert_eq!(http(&server.http, "POST /webhooks/whatsapp", &forged, &body).await.0, 401);
-    let (status, reason) = post(&server.http, b"{\"object\": \"whatsapp_business_account\", \"entry\": [").await;
+    assert_eq!(
+        http(&server.http, "POST /webhooks/whatsapp", &no_signature, &body)
+            .await
+            .0,
+        401
+    );
+    let forged = [("X-Hub-Signature-256", signature::sign(b"another secret", &body))];
+    assert_eq!(
+        http(&server.http, "POST /webhooks/whatsapp", &forged, &body)
+            .await
+            .0,
+        401
+    );
+    let (status, reason) = post(
+        &server.http,
+        b"{\"object\": \"whatsapp_business_account\", \"entry\": [",
+    )
+    .await;
     assert_eq!(status, 400, "{reason}");
-    let (status, reason) = post(&server.http, br#"{"object":"whatsapp_business_account","entry":[{"id":7}]}"#).await;
+    let (status, reason) = post(
+        &server.http,
+        br#"{"object":"whatsapp_business_account","entry":[{"id":7}]}"#,
+    )
+    .await;
     assert_eq!(status, 400, "{reason}");
     assert!(reason.contains("entry"), "the reason names the path: {reason}");
     let mut huge = body.clone();
@@ -257,7 +288,12 @@ async fn a_burst_from_a_new_number_makes_one_lead_and_one_conversation_and_redel
         .inbox
         .get_conversation(pb::GetConversationRequest {
             options: query(WORKSPACE, 0),
-            conversation_id: conversation.conversation.as_ref().unwrap().conversation_id.clone(),
+            conversation_id: conversation
+                .conversation
+                .as_ref()
+                .unwrap()
+                .conversation_id
+                .clone(),
         })
         .await
         .unwrap()
@@ -404,7 +440,11 @@ async fn replies_go_to_the_cloud_api_once_and_statuses_come_back_by_webhook() {
     };
     // The first answer is lost (no id): Palaver must not send it again.
     let first = "0192f0e3-0000-7000-8000-0000000000f1";
-    clients.conversations.send_reply(reply(first, "On its way!")).await.unwrap();
+    clients
+        .conversations
+        .send_reply(reply(first, "On its way!"))
+        .await
+        .unwrap();
     for _ in 0..200 {
         if !stub.requests.lock().unwrap().is_empty() {
             break;
@@ -417,10 +457,17 @@ async fn replies_go_to_the_cloud_api_once_and_statuses_come_back_by_webhook() {
     let callback = format!("{conversation_id}/{first}");
     assert_eq!(sent["biz_opaque_callback_data"], callback.as_str());
     // The status webhooks name it by callback data: reconciled, then read.
-    assert_eq!(post(&server.http, &statuses("wamid.OUT_1", &callback)).await.0, 200);
+    assert_eq!(
+        post(&server.http, &statuses("wamid.OUT_1", &callback)).await.0,
+        200
+    );
     // A second reply goes through normally.
     let second = "0192f0e3-0000-7000-8000-0000000000f2";
-    clients.conversations.send_reply(reply(second, "Anything else?")).await.unwrap();
+    clients
+        .conversations
+        .send_reply(reply(second, "Anything else?"))
+        .await
+        .unwrap();
 
     let mut settled = None;
     for _ in 0..200 {
@@ -431,7 +478,10 @@ async fn replies_go_to_the_cloud_api_once_and_statuses_come_back_by_webhook() {
             .filter(|m| m.direction == "outbound")
             .cloned()
             .collect();
-        if out.len() == 2 && out.iter().all(|m| !m.wa_message_id.is_empty()) && out[0].delivery_status == pb::DeliveryStatus::Read as i32 {
+        if out.len() == 2
+            && out.iter().all(|m| !m.wa_message_id.is_empty())
+            && out[0].delivery_status == pb::DeliveryStatus::Read as i32
+        {
             settled = Some(out);
             break;
         }
@@ -440,5 +490,31 @@ async fn replies_go_to_the_cloud_api_once_and_statuses_come_back_by_webhook() {
     let out = settled.expect("both replies accepted, the first read");
     assert_eq!(out[0].wa_message_id, "wamid.OUT_1");
     assert_eq!(out[1].wa_message_id, "wamid.OUT_2");
-    assert_eq!(stub.requests.lock().unwrap().len(), 2, "each reply sent exactly once");
+    assert_eq!(
+        stub.requests.lock().unwrap().len(),
+        2,
+        "each reply sent exactly once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_customer_known_only_by_a_business_scoped_id_gets_a_lead_and_a_conversation() {
+    let server = start(&[]);
+    let mut clients = server.clients(&server.admin_token).await;
+    connect(&mut clients).await;
+    assert_eq!(post(&server.http, &fixture("bsuid_only")).await.0, 200);
+    let conversation = conversation_with(&mut clients, 1).await;
+    let row = conversation.conversation.unwrap();
+    assert_eq!(row.contact_name, "Ada Lovelace");
+    let contact = clients
+        .inbox
+        .get_contact(pb::GetContactRequest {
+            options: query(WORKSPACE, 0),
+            contact_id: row.contact_id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(contact.wa_id, "GB.1000000000000001");
+    assert!(contact.phone_numbers.is_empty(), "no number to know: {contact:?}");
 }

@@ -15,14 +15,15 @@
 //! - `postgres_read_all_*`: reading `$all` from the start through the
 //!   store's API in pages of 4096, over `--read-events` events.
 
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
 use clap::Args;
 use hdrhistogram::Histogram;
-use palaver_store::{AllFilter, EventStore, ExpectedRevision, Metadata, NewEvent, Position, StreamName};
+use palaver_store::{AllFilter, EventStore, ExpectedRevision, Position, StreamName};
 use palaver_store_postgres::{PostgresOptions, PostgresStore};
 
 use crate::Figures;
+use crate::store::{PAYLOAD, fill, new_event};
 
 #[derive(Debug, Args)]
 pub struct Options {
@@ -59,16 +60,6 @@ impl Default for Options {
             read_events: 200_000,
         }
     }
-}
-
-const PAYLOAD: [u8; 200] = [b'x'; 200];
-
-fn new_event() -> NewEvent {
-    NewEvent::new(
-        "bench.Happened",
-        PAYLOAD.to_vec(),
-        Metadata::new(chrono::Utc::now()).with_actor("bench"),
-    )
 }
 
 pub async fn run(options: &Options, figures: &mut Figures) -> anyhow::Result<()> {
@@ -245,42 +236,4 @@ async fn plain_inserts(url: &str, schema: &str, connections: u64, inserts: u64) 
     let elapsed = start.elapsed().as_secs_f64();
     setup.batch_execute("DROP TABLE plain_events").await?;
     Ok((connections * inserts) as f64 / elapsed)
-}
-
-/// Appends `total` events in batches of 1000 from 8 tasks over 1000 streams.
-async fn fill(store: &PostgresStore, total: u64) -> anyhow::Result<()> {
-    const BATCH: u64 = 1000;
-    let store = Arc::new(store.clone());
-    let batches = total / BATCH;
-    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let (store, next) = (Arc::clone(&store), Arc::clone(&next));
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if n >= batches {
-                    return anyhow::Ok(());
-                }
-                let stream = StreamName::new(format!("conversation-{}", n % 1000))?;
-                let events = (0..BATCH).map(|_| new_event()).collect();
-                store.append(&stream, ExpectedRevision::Any, events).await?;
-            }
-        }));
-    }
-    for task in tasks {
-        task.await??;
-    }
-    let rest = total % BATCH;
-    if rest > 0 {
-        let events = (0..rest).map(|_| new_event()).collect();
-        store
-            .append(
-                &StreamName::new("conversation-rest")?,
-                ExpectedRevision::Any,
-                events,
-            )
-            .await?;
-    }
-    Ok(())
 }

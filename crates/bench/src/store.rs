@@ -58,9 +58,10 @@ impl Default for Options {
     }
 }
 
-const PAYLOAD: [u8; 200] = [b'x'; 200];
+pub(crate) const PAYLOAD: [u8; 200] = [b'x'; 200];
 
-fn new_event() -> NewEvent {
+/// The event every append benchmark writes (200 bytes of payload).
+pub(crate) fn new_event() -> NewEvent {
     NewEvent::new(
         "bench.Happened",
         PAYLOAD.to_vec(),
@@ -177,7 +178,7 @@ fn micros(histogram: &Histogram<u64>, quantile: f64) -> f64 {
 }
 
 /// Appends `total` events in batches of 1000 from 8 tasks over 1000 streams.
-async fn fill(store: &SqliteStore, total: u64) -> anyhow::Result<()> {
+pub(crate) async fn fill<S: EventStore + Clone>(store: &S, total: u64) -> anyhow::Result<()> {
     const BATCH: u64 = 1000;
     let store = Arc::new(store.clone());
     let batches = total / BATCH;

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::checkpoint::Checkpoints;
-use crate::lease::LeaseProvider;
+use crate::lease::{HeldLease, LeaseProvider};
 use crate::{Error, Result};
 
 /// A handler failure worth retrying (the store was busy, a read model lags,
@@ -98,24 +98,8 @@ pub struct Runtime {
 pub async fn run(runtime: Runtime, process: Arc<dyn Process>, mut shutdown: watch::Receiver<bool>) {
     let name = process.name();
     loop {
-        if *shutdown.borrow() {
+        let Some(lease) = acquire_lease(&runtime, name, &mut shutdown).await else {
             return;
-        }
-        let lease = match runtime.leases.try_acquire(name).await {
-            Ok(Some(lease)) => lease,
-            Ok(None) => {
-                tokio::select! {
-                    () = tokio::time::sleep(runtime.options.lease_poll) => continue,
-                    _ = shutdown.changed() => return,
-                }
-            }
-            Err(error) => {
-                tracing::warn!(worker = name, %error, "could not ask for the worker's lease");
-                tokio::select! {
-                    () = tokio::time::sleep(runtime.options.lease_poll) => continue,
-                    _ = shutdown.changed() => return,
-                }
-            }
         };
         tracing::info!(worker = name, "worker started");
         match work(&runtime, &process, lease, &mut shutdown).await {
@@ -128,6 +112,29 @@ pub async fn run(runtime: Runtime, process: Arc<dyn Process>, mut shutdown: watc
                     _ = shutdown.changed() => return,
                 }
             }
+        }
+    }
+}
+
+/// Waits until this instance holds the lease `name`; `None` once
+/// `shutdown` turns true first.
+pub async fn acquire_lease(
+    runtime: &Runtime,
+    name: &str,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Box<dyn HeldLease>> {
+    loop {
+        if *shutdown.borrow() {
+            return None;
+        }
+        match runtime.leases.try_acquire(name).await {
+            Ok(Some(lease)) => return Some(lease),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(worker = name, %error, "could not ask for the lease"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(runtime.options.lease_poll) => {}
+            _ = shutdown.changed() => return None,
         }
     }
 }
@@ -157,7 +164,7 @@ impl Progress {
 async fn work(
     runtime: &Runtime,
     process: &Arc<dyn Process>,
-    mut lease: Box<dyn crate::lease::HeldLease>,
+    mut lease: Box<dyn HeldLease>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<Ended> {
     let name = process.name();

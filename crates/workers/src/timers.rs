@@ -270,24 +270,9 @@ impl TimerService {
     /// `runtime.options.lease_poll` while another instance has it).
     pub async fn run(self, runtime: Runtime, mut shutdown: watch::Receiver<bool>) {
         loop {
-            if *shutdown.borrow() {
+            let Some(mut lease) = crate::runner::acquire_lease(&runtime, SERVICE_LEASE, &mut shutdown).await
+            else {
                 return;
-            }
-            let mut lease = match runtime.leases.try_acquire(SERVICE_LEASE).await {
-                Ok(Some(lease)) => lease,
-                Ok(None) => {
-                    tokio::select! {
-                        () = tokio::time::sleep(runtime.options.lease_poll) => continue,
-                        _ = shutdown.changed() => return,
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(worker = SERVICE_LEASE, %error, "could not ask for the timer lease");
-                    tokio::select! {
-                        () = tokio::time::sleep(runtime.options.lease_poll) => continue,
-                        _ = shutdown.changed() => return,
-                    }
-                }
             };
             tracing::info!(worker = SERVICE_LEASE, "timer service started");
             let mut renew = tokio::time::interval(runtime.leases.renew_every());
