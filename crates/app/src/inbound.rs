@@ -99,7 +99,12 @@ impl App {
         message: InboundMessage,
     ) -> Result<Inbound> {
         let workspace = cmd.ctx.workspace_id;
-        let phone = PhoneNumber::from_wa_id(wa_id.as_str()).map_err(|e| Error::invalid("wa_id", e))?;
+        // A business-scoped user id names the customer without a number.
+        let phone = if wa_id.is_business_scoped() {
+            None
+        } else {
+            Some(PhoneNumber::from_wa_id(wa_id.as_str()).map_err(|e| Error::invalid("wa_id", e))?)
+        };
         if message.wa_message_id.as_str().is_empty() {
             return Err(Error::invalid("wa_message_id", "is empty"));
         }
@@ -127,7 +132,7 @@ impl App {
             }
             Some(identity) => identity.contact_id,
             None => {
-                self.find_or_create_contact(cmd, &channel, &wa_id, &phone, profile_name)
+                self.find_or_create_contact(cmd, &channel, &wa_id, phone.as_ref(), profile_name)
                     .await?
             }
         };
@@ -233,7 +238,7 @@ impl App {
         cmd: &Cmd<'_>,
         channel: &Loaded<Channel>,
         wa_id: &WaId,
-        phone: &PhoneNumber,
+        phone: Option<&PhoneNumber>,
         profile_name: &str,
     ) -> Result<ContactId> {
         let workspace = cmd.ctx.workspace_id;
@@ -256,7 +261,9 @@ impl App {
             }])
         })
         .await?;
-        if channel.state.settings().identify_existing_users {
+        if let Some(phone) = phone
+            && channel.state.settings().identify_existing_users
+        {
             self.merge_by_phone(cmd, lead, phone).await?;
         }
         Ok(lead)

@@ -254,13 +254,18 @@ impl Aggregate for Contact {
                         Err(Error::AlreadyExists("contact"))
                     };
                 }
-                let phone = PhoneNumber::from_wa_id(wa_id.as_str())?;
+                // A business-scoped id has no number to record.
+                let phone_numbers = if wa_id.is_business_scoped() {
+                    vec![]
+                } else {
+                    vec![PhoneNumber::from_wa_id(wa_id.as_str())?]
+                };
                 Ok(vec![ContactEvent::Created {
                     contact_id,
                     workspace_id,
                     kind: ContactKind::Lead,
                     name: profile_name,
-                    phone_numbers: vec![phone],
+                    phone_numbers,
                     wa_id: Some(wa_id),
                     by: Actor::System,
                     at: now,

@@ -144,6 +144,15 @@ string_id!(
     MessengerConversationId
 );
 
+impl WaId {
+    /// A business-scoped user id (`GB.1000000000000001`): what WhatsApp
+    /// gives for customers who hide their number behind a username. It
+    /// names the customer but carries no phone number.
+    pub fn is_business_scoped(&self) -> bool {
+        self.as_str().contains('.')
+    }
+}
+
 impl ThreadId {
     /// The thread of `business` talking to `customer`. Derived, so that two
     /// inbound messages processed at once land on one stream.

@@ -76,6 +76,11 @@ impl Config {
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
+    // Two TLS backends are linked (ring for our gRPC server and the Cloud
+    // API client, aws-lc inside the KurrentDB client), so rustls cannot
+    // pick a process default by itself: choose ring, which the rest of
+    // Palaver uses. An error means one is already installed, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let config = cli.settings.resolve()?;
     let command = cli.command.unwrap_or(Command::Serve { dump_config: false });

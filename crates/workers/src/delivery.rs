@@ -99,11 +99,11 @@ pub fn callback_data(conversation_id: ConversationId, message_id: MessageId) -> 
 /// business-scoped user id (`US.13491208655302741918`), sent as
 /// `recipient`; anything else is phone digits, sent as `to`.
 pub fn recipient(customer: &WaId) -> Recipient {
-    let id = customer.as_str();
-    if id.contains('.') {
-        Recipient::UserId(id.to_owned())
+    let id = customer.as_str().to_owned();
+    if customer.is_business_scoped() {
+        Recipient::UserId(id)
     } else {
-        Recipient::WaId(id.to_owned())
+        Recipient::WaId(id)
     }
 }
 
