@@ -29,8 +29,12 @@ use crate::App;
 use crate::context::Cmd;
 use crate::error::{ConflictReason, Error, Result};
 
-/// Attempts per stream before a command gives up with a conflict.
-pub(crate) const MAX_ATTEMPTS: u32 = 5;
+/// Attempts per stream before a command gives up with a conflict. Several
+/// instances (or a webhook burst into one conversation) can lose a few
+/// races in a row under load; with the jittered backoff below, 10 attempts
+/// wait up to about a second in all before giving up (5 was seen to run
+/// out on a loaded 2-core CI machine).
+pub(crate) const MAX_ATTEMPTS: u32 = 10;
 
 /// Transient store failures re-sent with the same events (same ids, so a
 /// write that did commit is recognised) before giving up.
