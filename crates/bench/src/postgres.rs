@@ -18,12 +18,11 @@
 use std::time::Instant;
 
 use clap::Args;
-use hdrhistogram::Histogram;
-use palaver_store::{AllFilter, EventStore, ExpectedRevision, Position, StreamName};
+use palaver_store::{AllFilter, EventStore, Position};
 use palaver_store_postgres::{PostgresOptions, PostgresStore};
 
 use crate::Figures;
-use crate::store::{PAYLOAD, fill, new_event};
+use crate::store::{PAYLOAD, appends, fill, micros};
 
 #[derive(Debug, Args)]
 pub struct Options {
@@ -159,42 +158,6 @@ async fn connect(url: &str, schema: &str) -> anyhow::Result<tokio_postgres::Clie
         ))
         .await?;
     Ok(client)
-}
-
-/// `writers` tasks, each making `appends` appends of `batch` events to its
-/// own stream. Returns events per second and per-append latencies.
-async fn appends(
-    store: &PostgresStore,
-    writers: u64,
-    appends: u64,
-    batch: usize,
-) -> anyhow::Result<(f64, Histogram<u64>)> {
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for writer in 0..writers {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let stream = StreamName::new(format!("bench-{writer}"))?;
-            let mut latency = Histogram::<u64>::new(3)?;
-            for _ in 0..appends {
-                let events = (0..batch).map(|_| new_event()).collect();
-                let began = Instant::now();
-                store.append(&stream, ExpectedRevision::Any, events).await?;
-                latency.record(began.elapsed().as_nanos() as u64)?;
-            }
-            anyhow::Ok(latency)
-        }));
-    }
-    let mut latency = Histogram::<u64>::new(3)?;
-    for task in tasks {
-        latency.add(task.await??)?;
-    }
-    let events = writers * appends * batch as u64;
-    Ok((events as f64 / start.elapsed().as_secs_f64(), latency))
-}
-
-fn micros(histogram: &Histogram<u64>, quantile: f64) -> f64 {
-    histogram.value_at_quantile(quantile) as f64 / 1000.0
 }
 
 /// `connections` connections, each running `inserts` one-row INSERTs, each

@@ -143,8 +143,8 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
 
 /// `writers` tasks, each making `appends` appends of `batch` events to its
 /// own stream. Returns events per second and per-append latencies.
-async fn appends(
-    store: &SqliteStore,
+pub(crate) async fn appends<S: EventStore + Clone>(
+    store: &S,
     writers: u64,
     appends: u64,
     batch: usize,
@@ -173,7 +173,7 @@ async fn appends(
     Ok((events as f64 / start.elapsed().as_secs_f64(), latency))
 }
 
-fn micros(histogram: &Histogram<u64>, quantile: f64) -> f64 {
+pub(crate) fn micros(histogram: &Histogram<u64>, quantile: f64) -> f64 {
     histogram.value_at_quantile(quantile) as f64 / 1000.0
 }
 
