@@ -1,5 +1,5 @@
 //! The store contract, run against the in-memory store.
 
-mod contract;
+use crate::contract;
 
 contract_suite!((palaver_store::MemoryStore::default(), ()));

@@ -3,7 +3,7 @@
 //! delivery worker), cancellation skipping whoever was not sent yet, and
 //! WhatsApp's statuses flowing back into the campaign.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

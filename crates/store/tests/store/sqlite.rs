@@ -1,7 +1,7 @@
 //! What only the SQLite store promises: durability across reopen and crash,
 //! one writing process, a versioned schema, and tamper evidence on disk.
 
-mod contract;
+use crate::contract;
 
 use std::{
     collections::HashMap,
@@ -214,7 +214,7 @@ async fn crash_loses_no_acknowledged_append() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "crash_child",
+            "sqlite::crash_child",
             "--ignored",
             "--nocapture",
             "--test-threads=1",

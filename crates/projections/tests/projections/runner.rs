@@ -357,7 +357,7 @@ async fn a_crash_mid_catch_up_neither_skips_nor_repeats() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "projection_crash_child",
+            "runner::projection_crash_child",
             "--ignored",
             "--nocapture",
             "--test-threads=1",

@@ -1,7 +1,7 @@
 //! What PostgreSQL adds to the contract: several instances on one schema,
 //! migrations, reopening, lost connections, and leases.
 
-mod support;
+use crate::support;
 
 use std::{
     collections::{HashMap, HashSet},

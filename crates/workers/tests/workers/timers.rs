@@ -2,7 +2,7 @@
 //! reaches them (never again after another tick or a restart), and each
 //! action re-checking its subject.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,9 +6,8 @@
 //! Every test needs `PALAVER_TEST_KURRENTDB_URL`; without it each returns at
 //! once, saying so.
 
-#[path = "../../store/tests/contract/mod.rs"]
-mod contract;
-mod support;
+use crate::contract;
+use crate::support;
 
 use std::{collections::HashMap, time::Duration};
 

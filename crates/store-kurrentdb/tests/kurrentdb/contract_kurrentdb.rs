@@ -16,9 +16,8 @@
 //! `docs/adr/0006-kurrentdb-store.md`); `kurrentdb.rs` checks what it keeps
 //! of each.
 
-#[path = "../../store/tests/contract/mod.rs"]
-mod contract;
-mod support;
+use crate::contract;
+use crate::support;
 
 contract_suite!(
     match support::fresh().await {

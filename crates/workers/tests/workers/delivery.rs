@@ -3,7 +3,7 @@
 //! repeated (not even after a restart), permanent failures in the
 //! timeline, and the access token never in the logs.
 
-mod support;
+use crate::support;
 
 use std::collections::VecDeque;
 use std::io::Write;

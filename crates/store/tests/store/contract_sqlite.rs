@@ -1,7 +1,7 @@
 //! The store contract, run against the embedded SQLite store, each check on
 //! a fresh database in its own temporary folder.
 
-mod contract;
+use crate::contract;
 
 fn fresh() -> (palaver_store::SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

@@ -2,8 +2,7 @@
 //! that is dropped afterwards. Needs the server at
 //! `PALAVER_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
 
-#[path = "../../store/tests/contract/mod.rs"]
-mod contract;
-mod support;
+use crate::contract;
+use crate::support;
 
 contract_suite!(support::fresh().await);
