@@ -27,8 +27,10 @@ pub struct Server {
     pub grpc: String,
     pub http: String,
     pub admin_token: String,
-    /// Every line the server logged so far arrives here.
+    /// Every line the server logged after the `listening` line arrives here.
     pub logs: mpsc::Receiver<String>,
+    /// The lines it logged up to `listening`.
+    pub startup_logs: Vec<String>,
 }
 
 /// The binary on `data_dir`, on free ports (tests run side by side).
@@ -76,13 +78,15 @@ impl Server {
                 }
             }
         });
+        let mut startup_logs = Vec::new();
         let (grpc, http) = loop {
             let line = logs
                 .recv_timeout(Duration::from_secs(60))
-                .expect("the server starts within a minute");
+                .unwrap_or_else(|_| panic!("the server did not start within a minute: {startup_logs:#?}"));
             if line.contains("listening") {
                 break (field(&line, "grpc="), field(&line, "http="));
             }
+            startup_logs.push(line);
         };
         let admin_token = std::fs::read_to_string(data.join("admin-token"))
             .unwrap()
@@ -95,6 +99,7 @@ impl Server {
             http,
             admin_token,
             logs,
+            startup_logs,
         }
     }
 

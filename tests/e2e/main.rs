@@ -6,6 +6,7 @@ mod admin;
 mod api;
 mod cli;
 mod harness;
+mod instances;
 mod projections;
 mod serve;
 mod tls;

@@ -13,7 +13,7 @@ use crate::harness::{Clients, Server, command, query};
 
 const WORKSPACE: &str = "0192f0e3-0000-7000-8000-0000000000c1";
 const NUMBER: &str = "100000000000001";
-const SECRET: &str = "test-app-secret";
+pub(crate) const SECRET: &str = "test-app-secret";
 const VERIFY: &str = "test-verify-token";
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -31,7 +31,12 @@ fn start(extra: &[&str]) -> Server {
 }
 
 /// One HTTP/1.1 request on a fresh connection; the status and the body.
-async fn http(addr: &str, request_line: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
+pub(crate) async fn http(
+    addr: &str,
+    request_line: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut head = format!(
         "{request_line} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -55,7 +60,7 @@ async fn http(addr: &str, request_line: &str, headers: &[(&str, String)], body: 
     (status, body)
 }
 
-async fn post(addr: &str, body: &[u8]) -> (u16, String) {
+pub(crate) async fn post(addr: &str, body: &[u8]) -> (u16, String) {
     let headers = [
         ("Content-Type", "application/json".to_owned()),
         ("X-Hub-Signature-256", signature::sign(SECRET.as_bytes(), body)),
@@ -325,21 +330,21 @@ async fn a_burst_from_a_new_number_makes_one_lead_and_one_conversation_and_redel
 
 /// A stand-in for the Cloud API: answers each send from a script and keeps
 /// every request body.
-struct CloudApiStub {
-    addr: String,
-    requests: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+pub(crate) struct CloudApiStub {
+    pub(crate) addr: String,
+    pub(crate) requests: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 }
 
 /// How the stub answers the n-th send.
 #[derive(Clone, Copy)]
-enum Answer {
+pub(crate) enum Answer {
     /// 200 with this WhatsApp message id.
     Accepted(&'static str),
     /// 200 without a message id: Palaver cannot tell whether it was sent.
     NoId,
 }
 
-async fn cloud_api_stub(script: Vec<Answer>) -> CloudApiStub {
+pub(crate) async fn cloud_api_stub(script: Vec<Answer>) -> CloudApiStub {
     use axum::{Json, Router, routing::post};
     let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = requests.clone();

@@ -14,14 +14,27 @@
 //!   divided by it.
 //! - `postgres_read_all_*`: reading `$all` from the start through the
 //!   store's API in pages of 4096, over `--read-events` events.
+//! - `postgres_rebuild_*`: the read models on PostgreSQL, from the rebuild
+//!   area's customer histories (22 events each, `--rebuild-events` in all)
+//!   in the PostgreSQL store: `postgres_rebuild_events_per_s` replays
+//!   `$all` into a fresh read-model schema with every projector (as the
+//!   `rebuild` area does into a file); `postgres_rebuild_swap_events_per_s`
+//!   is `Projections::rebuild` over those live read models (a replay into
+//!   an unlogged scratch schema, then the rows copied over the live ones in
+//!   one transaction).
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use clap::Args;
+use palaver_projections::{
+    PgReadModelDb, Projections, models,
+    rebuild::{Until, catch_up_postgres},
+};
 use palaver_store::{AllFilter, EventStore, Position};
 use palaver_store_postgres::{PostgresOptions, PostgresStore};
 
 use crate::Figures;
+use crate::rebuild::EVENTS_PER_CUSTOMER;
 use crate::store::{PAYLOAD, appends, fill, micros};
 
 #[derive(Debug, Args)]
@@ -46,6 +59,9 @@ pub struct Options {
     /// Events in the store read back through `$all`.
     #[arg(long, default_value_t = 200_000)]
     read_events: u64,
+    /// Events the read models are rebuilt from (rounded to whole customers).
+    #[arg(long, default_value_t = 100_000)]
+    rebuild_events: u64,
 }
 
 impl Default for Options {
@@ -57,16 +73,71 @@ impl Default for Options {
             appends_per_writer: 200,
             batches: 400,
             read_events: 200_000,
+            rebuild_events: 100_000,
         }
     }
 }
 
 pub async fn run(options: &Options, figures: &mut Figures) -> anyhow::Result<()> {
     let schema = format!("palaver_bench_{}", uuid::Uuid::new_v4().simple());
-    let result = measure(options, &schema, figures).await;
+    let read_schema = format!(
+        "palaver_bench_read_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..16]
+    );
+    let mut result = measure(options, &schema, figures).await;
+    if result.is_ok() {
+        result = rebuild(options, &schema, &read_schema, figures).await;
+    }
     // Dropped whatever happened, so no run leaves data behind.
     PostgresStore::drop_schema(&options.postgres_url, &schema).await?;
+    PostgresStore::drop_schema(&options.postgres_url, &read_schema).await?;
     result
+}
+
+/// Rebuild rates of the read models on PostgreSQL, from the store in
+/// `schema` (emptied, then filled with customer histories) into
+/// `read_schema`.
+async fn rebuild(
+    options: &Options,
+    schema: &str,
+    read_schema: &str,
+    figures: &mut Figures,
+) -> anyhow::Result<()> {
+    let url = options.postgres_url.as_str();
+    clear(url, schema).await?;
+    let store = Arc::new(PostgresStore::open(url, PostgresOptions::in_schema(schema)).await?);
+    crate::rebuild::fill(&store, options.rebuild_events.div_ceil(EVENTS_PER_CUSTOMER)).await?;
+    let store: Arc<dyn EventStore> = store;
+    let total = store.head().await?.0;
+
+    let start = Instant::now();
+    let mut db = PgReadModelDb::open(url, read_schema, models::all()).await?;
+    let position = catch_up_postgres(store.as_ref(), &mut db, Until::Head, |_| {}).await?;
+    let elapsed = start.elapsed().as_secs_f64();
+    anyhow::ensure!(position.0 == total, "rebuilt to {position} of {total}");
+    figures.record("postgres_rebuild_events", total as f64, "events");
+    figures.record(
+        "postgres_rebuild_events_per_s",
+        total as f64 / elapsed,
+        "events/s",
+    );
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let projections = Projections::start(Arc::clone(&store), db, "", async {
+        let _ = stopped.await;
+    });
+    let start = Instant::now();
+    let position = projections.rebuild(|_| {}).await;
+    let elapsed = start.elapsed().as_secs_f64();
+    drop(stop);
+    let position = position?;
+    anyhow::ensure!(position.0 == total, "rebuilt to {position} of {total}");
+    figures.record(
+        "postgres_rebuild_swap_events_per_s",
+        total as f64 / elapsed,
+        "events/s",
+    );
+    Ok(())
 }
 
 async fn measure(options: &Options, schema: &str, figures: &mut Figures) -> anyhow::Result<()> {

@@ -50,7 +50,8 @@ impl Default for Options {
     }
 }
 
-const EVENTS_PER_CUSTOMER: u64 = 22;
+/// Events in one customer's history (see [`customer`]).
+pub(crate) const EVENTS_PER_CUSTOMER: u64 = 22;
 
 pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow::Result<()> {
     let store_path = dir.join("rebuild-events.db");
@@ -87,8 +88,9 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
     Ok(())
 }
 
-/// Writes `customers` customers' histories from 8 tasks.
-async fn fill(store: &Arc<SqliteStore>, customers: u64) -> anyhow::Result<()> {
+/// Writes `customers` customers' histories from 8 tasks, into any store
+/// (the PostgreSQL area rebuilds from the same history).
+pub(crate) async fn fill<S: EventStore + 'static>(store: &Arc<S>, customers: u64) -> anyhow::Result<()> {
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..8 {

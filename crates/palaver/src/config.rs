@@ -45,6 +45,9 @@ pub struct Config {
     pub postgres_url: Option<Secret>,
     /// PostgreSQL schema Palaver's tables live in.
     pub postgres_schema: String,
+    /// PostgreSQL schema the read models live in, for
+    /// `read_models = "postgres"` (created if missing).
+    pub read_models_schema: String,
     /// KurrentDB connection string (`kurrentdb://…` or `esdb://…`), for
     /// `store = "kurrentdb"`.
     pub kurrentdb_url: Option<Secret>,
@@ -72,6 +75,10 @@ pub struct Config {
     pub webhook_body_limit_bytes: usize,
     /// How long before a customer's window closes the inbox is warned.
     pub window_warning_minutes: u32,
+    /// With several instances on PostgreSQL: how long a lease (on the
+    /// read models, on each worker) lasts unless its holder renews it, so
+    /// how soon another instance takes over from a dead one.
+    pub lease_ttl_seconds: u32,
 }
 
 /// A setting that must not be printed: `Debug` and `--dump-config` show
@@ -147,6 +154,7 @@ impl Default for Config {
             read_models: ReadModelsKind::Sqlite,
             postgres_url: None,
             postgres_schema: "palaver".to_owned(),
+            read_models_schema: palaver_projections::postgres::DEFAULT_SCHEMA.to_owned(),
             kurrentdb_url: None,
             instance_id: None,
             whatsapp_verify_token: None,
@@ -158,6 +166,7 @@ impl Default for Config {
             campaign_send_rate: 40,
             webhook_body_limit_bytes: 3 * 1024 * 1024,
             window_warning_minutes: 60,
+            lease_ttl_seconds: 10,
         }
     }
 }
@@ -211,6 +220,9 @@ pub struct Overrides {
     /// PostgreSQL schema.
     #[arg(long, global = true, env = "PALAVER_POSTGRES_SCHEMA")]
     pub postgres_schema: Option<String>,
+    /// PostgreSQL schema of the read models [default: palaver_read].
+    #[arg(long, global = true, env = "PALAVER_READ_MODELS_SCHEMA")]
+    pub read_models_schema: Option<String>,
     /// KurrentDB connection string.
     #[arg(long, global = true, env = "PALAVER_KURRENTDB_URL", hide_env_values = true)]
     pub kurrentdb_url: Option<Secret>,
@@ -259,6 +271,9 @@ pub struct Overrides {
     /// Minutes before a window closes that the inbox is warned.
     #[arg(long, global = true, env = "PALAVER_WINDOW_WARNING_MINUTES")]
     pub window_warning_minutes: Option<u32>,
+    /// Seconds a lease lasts unless renewed (several instances).
+    #[arg(long, global = true, env = "PALAVER_LEASE_TTL_SECONDS")]
+    pub lease_ttl_seconds: Option<u32>,
 }
 
 impl Overrides {
@@ -287,12 +302,14 @@ impl Overrides {
             store,
             read_models,
             postgres_schema,
+            read_models_schema,
             whatsapp_api_base_url,
             whatsapp_api_version,
             whatsapp_send_rate,
             campaign_send_rate,
             webhook_body_limit_bytes,
-            window_warning_minutes
+            window_warning_minutes,
+            lease_ttl_seconds
         );
         macro_rules! take_optional {
             ($($field:ident),*) => { $(if self.$field.is_some() { config.$field.clone_from(&self.$field); })* };
@@ -317,6 +334,9 @@ impl Overrides {
         if config.store == StoreKind::Kurrentdb && config.kurrentdb_url.is_none() {
             anyhow::bail!("store = kurrentdb needs kurrentdb_url");
         }
+        if !(1..=86_400).contains(&config.lease_ttl_seconds) {
+            anyhow::bail!("lease_ttl_seconds must be from 1 to 86400 (a day)");
+        }
         if config.whatsapp_send_rate == 0 || config.campaign_send_rate == 0 {
             anyhow::bail!("whatsapp_send_rate and campaign_send_rate must be at least 1 per second");
         }
@@ -327,6 +347,26 @@ impl Overrides {
 impl Config {
     pub fn event_store_path(&self) -> PathBuf {
         self.data_dir.join("events.db")
+    }
+
+    /// This instance's name in leases: `instance_id`, or host name and
+    /// process id (unique among live processes, which is what a lease
+    /// holder must be).
+    pub fn instance_name(&self) -> String {
+        self.instance_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|name| name.trim().to_owned())
+                .filter(|name| !name.is_empty())
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .unwrap_or_else(|| "palaver".to_owned());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+
+    /// How long a lease lasts unless renewed.
+    pub fn lease_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.lease_ttl_seconds))
     }
 
     pub fn read_models_path(&self) -> PathBuf {

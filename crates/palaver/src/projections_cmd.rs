@@ -1,6 +1,8 @@
 //! `palaver projections …`: rebuild, replay and inspect the read models of
-//! a data folder. Like the store tools, they take the store's lock: run
-//! them while the server is stopped, or on a copy of the data folder.
+//! a data folder's event store, wherever `read_models` keeps them (the
+//! file beside the store, or the PostgreSQL schema). Like the store tools,
+//! they take the store's lock: run them while the server is stopped, or on
+//! a copy of the data folder.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a terminal tool
 
@@ -9,12 +11,12 @@ use std::{io::Write, path::PathBuf, process::ExitCode, sync::Arc, time::Duration
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use palaver_projections::{
-    Projections, ReadModelDb, models,
+    PgReadModelDb, Projections, ReadModelDb, ReadModelWriter, models,
     rebuild::{self, Progress, Until},
 };
 use palaver_store::{EventStore, Position};
 
-use crate::config::Config;
+use crate::config::{Config, ReadModelsKind, StoreKind};
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsCommand {
@@ -39,12 +41,21 @@ pub enum ProjectionsCommand {
 }
 
 pub async fn run(config: &Config, command: ProjectionsCommand) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        config.store == StoreKind::Sqlite,
+        "palaver projections reads the embedded store (store = sqlite); with store = {:?}, \
+         read models are rebuilt by `palaver serve` (they follow the store from their checkpoints)",
+        config.store
+    );
     let store: Arc<dyn EventStore> = Arc::new(config.open_existing_store()?);
     match command {
         ProjectionsCommand::Status => {
-            let db = ReadModelDb::open(&config.read_models_path(), models::all())?;
             let head = store.head().await?;
-            let mut checkpoints: Vec<_> = db.checkpoints().into_iter().collect();
+            let checkpoints = match open_writer(config).await? {
+                ReadModelWriter::Sqlite(db) => db.checkpoints(),
+                ReadModelWriter::Postgres(db) => db.checkpoints(),
+            };
+            let mut checkpoints: Vec<_> = checkpoints.into_iter().collect();
             checkpoints.sort();
             println!("{:<12} {:>12} {:>12}", "read model", "position", "behind");
             for (name, position) in checkpoints {
@@ -57,7 +68,7 @@ pub async fn run(config: &Config, command: ProjectionsCommand) -> anyhow::Result
             println!("store head   {:>12}", head.0);
         }
         ProjectionsCommand::Rebuild => {
-            let db = ReadModelDb::open(&config.read_models_path(), models::all())?;
+            let db = open_writer(config).await?;
             let projections = Projections::start(
                 Arc::clone(&store),
                 db,
@@ -83,6 +94,22 @@ pub async fn run(config: &Config, command: ProjectionsCommand) -> anyhow::Result
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The read models where `read_models` says, open for writing.
+async fn open_writer(config: &Config) -> anyhow::Result<ReadModelWriter> {
+    Ok(match config.read_models {
+        ReadModelsKind::Sqlite => ReadModelDb::open(&config.read_models_path(), models::all())?.into(),
+        ReadModelsKind::Postgres => {
+            let url = config
+                .postgres_url
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("postgres_url is not set"))?;
+            PgReadModelDb::open(url.expose(), &config.read_models_schema, models::all())
+                .await?
+                .into()
+        }
+    })
 }
 
 /// A one-line progress display on stderr, redrawn at most every 200 ms.

@@ -5,7 +5,9 @@ use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use palaver_api::{ApiOptions, Tokens};
 use palaver_app::{App, Clock, ManualClock, SystemClock};
-use palaver_projections::{Projections, ReadModelDb, Status, models, queries::ReadModels};
+use palaver_projections::{
+    PgReadModelDb, Projections, ReadModelDb, SharedLease, Status, models, queries::ReadModels,
+};
 use palaver_store::EventStore;
 use tokio::sync::watch;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
@@ -43,14 +45,8 @@ pub async fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         );
     }
 
-    let read_models = ReadModelDb::open(&config.read_models_path(), models::all())?;
     let (stop, stopped) = watch::channel(false);
-    let projections = Projections::start(
-        Arc::clone(&store),
-        read_models,
-        config.read_models_path(),
-        wait_for(stopped.clone()),
-    );
+    let (projections, read_models) = open_read_models(config, &store, wait_for(stopped.clone())).await?;
 
     let manual_clock = config.unsafe_test_clock.then(|| {
         tracing::warn!(
@@ -62,13 +58,8 @@ pub async fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         Some(clock) => clock.clone(),
         None => Arc::new(SystemClock),
     };
-    let app = App::new(
-        Arc::clone(&store),
-        projections.clone(),
-        ReadModels::open(config.read_models_path()),
-        clock,
-    )
-    .with_read_timeout(Duration::from_millis(config.read_your_writes_timeout_ms));
+    let app = App::new(Arc::clone(&store), projections.clone(), read_models, clock)
+        .with_read_timeout(Duration::from_millis(config.read_your_writes_timeout_ms));
 
     let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr)
         .await
@@ -127,7 +118,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         config.webhook_body_limit_bytes,
         wait_for(stopped.clone()),
     ));
-    let workers = workers::start(config, &app, stopped.clone())?;
+    let workers = workers::start(config, &app, stopped.clone()).await?;
 
     tracing::info!(grpc = %grpc_addr, http = %http_addr, "listening; waiting for SIGINT or SIGTERM");
     signal.await;
@@ -167,21 +158,9 @@ pub async fn serve(config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The configured event store, metered. Read models, worker checkpoints
-/// and leases stay in the data folder whatever the store: several
-/// instances over one shared store are not supported yet (see
-/// docs/operations.md).
+/// The configured event store, metered. Where the read models live is
+/// separate (`read_models`, see [`open_read_models`]).
 async fn open_event_store(config: &Config, metrics: &Metrics) -> anyhow::Result<Arc<dyn EventStore>> {
-    anyhow::ensure!(
-        config.read_models == ReadModelsKind::Sqlite,
-        "read_models = postgres is not supported yet: read models live in the data folder (read_models = sqlite)"
-    );
-    let secret = |value: &Option<crate::config::Secret>, name: &str| {
-        value
-            .as_ref()
-            .map(|s| s.expose().to_owned())
-            .ok_or_else(|| anyhow::anyhow!("{name} is not set"))
-    };
     Ok(match config.store {
         StoreKind::Sqlite => {
             let store = config.open_store()?;
@@ -217,6 +196,62 @@ async fn open_event_store(config: &Config, metrics: &Metrics) -> anyhow::Result<
             Arc::new(MeteredStore::new(store, metrics.clone()))
         }
     })
+}
+
+/// The read models where `read_models` says (the file in the data folder,
+/// or schema `read_models_schema` at `postgres_url`): the loop that keeps
+/// them following `store`, and the side that reads them.
+async fn open_read_models(
+    config: &Config,
+    store: &Arc<dyn EventStore>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(Projections, ReadModels)> {
+    Ok(match config.read_models {
+        ReadModelsKind::Sqlite => {
+            let path = config.read_models_path();
+            let db = ReadModelDb::open(&path, models::all())?;
+            let projections = Projections::start(Arc::clone(store), db, &path, shutdown);
+            (projections, ReadModels::open(&path))
+        }
+        ReadModelsKind::Postgres => {
+            let url = secret(&config.postgres_url, "postgres_url")?;
+            let schema = &config.read_models_schema;
+            let db = PgReadModelDb::open(&url, schema, models::all())
+                .await
+                .map_err(|e| anyhow::anyhow!("opening the PostgreSQL read models: {e}"))?;
+            tracing::info!(location = db.location(), "PostgreSQL read models");
+            let read_models = ReadModels::open_postgres(&url, schema)?;
+            let projections = if config.store == StoreKind::Sqlite {
+                // The embedded store has one instance: it always projects.
+                // No file: a rebuild goes through a scratch schema.
+                Projections::start(Arc::clone(store), db, "", shutdown)
+            } else {
+                // Other instances may share these tables: take turns.
+                let options = palaver_store_postgres::PostgresOptions {
+                    schema: config.postgres_schema.clone(),
+                    ..Default::default()
+                };
+                let leases = palaver_store_postgres::PgLeases::open(&url, &options)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("opening the leases in PostgreSQL: {e}"))?;
+                let lease = SharedLease {
+                    leases,
+                    holder: config.instance_name(),
+                    ttl: config.lease_ttl(),
+                };
+                Projections::start_shared(Arc::clone(store), db, lease, shutdown)
+            };
+            (projections, read_models)
+        }
+    })
+}
+
+/// A secret setting's value, or an error naming the missing setting.
+fn secret(value: &Option<crate::config::Secret>, name: &str) -> anyhow::Result<String> {
+    value
+        .as_ref()
+        .map(|s| s.expose().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("{name} is not set"))
 }
 
 /// Resolves once `stop` turns true.

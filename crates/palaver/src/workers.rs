@@ -5,15 +5,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use palaver_app::App;
+use palaver_store_postgres::{PgLeases, PostgresOptions};
 use palaver_workers::campaigns::{CampaignSender, CampaignSenderOptions};
 use palaver_workers::delivery::{DeliveryOptions, DeliveryWorker};
 use palaver_workers::intake::Intake;
 use palaver_workers::timers::{TimerScheduler, TimerSchedulerOptions, TimerService, TimerServiceOptions};
-use palaver_workers::{LocalLeases, Process, RunOptions, Runtime, SqliteCheckpoints, run};
+use palaver_workers::{
+    Checkpoints, LeaseProvider, LocalLeases, PgCoordination, Process, RunOptions, Runtime, SqliteCheckpoints,
+    run,
+};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
 
 /// The running workers.
 #[derive(Debug)]
@@ -23,13 +27,12 @@ pub struct Workers {
 
 /// Starts every worker the configuration allows; they stop when `stop`
 /// turns true.
-pub fn start(config: &Config, app: &App, stop: watch::Receiver<bool>) -> anyhow::Result<Workers> {
-    let checkpoints = SqliteCheckpoints::open(&config.data_dir.join("workers.db"))
-        .map_err(|e| anyhow::anyhow!("opening worker checkpoints: {e}"))?;
+pub async fn start(config: &Config, app: &App, stop: watch::Receiver<bool>) -> anyhow::Result<Workers> {
+    let (checkpoints, leases) = coordination(config).await?;
     let runtime = Runtime {
         store: app.store(),
-        checkpoints: Arc::new(checkpoints),
-        leases: Arc::new(LocalLeases),
+        checkpoints,
+        leases,
         options: RunOptions::default(),
     };
     let scheduler = TimerScheduler::new(
@@ -69,6 +72,40 @@ pub fn start(config: &Config, app: &App, stop: watch::Receiver<bool>) -> anyhow:
         tasks.spawn(run(runtime.clone(), process, stop.clone()));
     }
     Ok(Workers { tasks })
+}
+
+/// Where leases and checkpoints live. With PostgreSQL configured (as the
+/// store, or for read models beside KurrentDB) several instances may run:
+/// leases and checkpoints go to PostgreSQL, so each worker runs in one
+/// instance and moves on when it dies. Otherwise this is the only instance:
+/// every lease is granted and checkpoints are a file in the data folder.
+async fn coordination(config: &Config) -> anyhow::Result<(Arc<dyn Checkpoints>, Arc<dyn LeaseProvider>)> {
+    Ok(
+        match config
+            .postgres_url
+            .as_ref()
+            .filter(|_| config.store != StoreKind::Sqlite)
+        {
+            Some(url) => {
+                let options = PostgresOptions {
+                    schema: config.postgres_schema.clone(),
+                    ..PostgresOptions::default()
+                };
+                let leases = PgLeases::open(url.expose(), &options)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("opening the leases in PostgreSQL: {e}"))?;
+                let holder = config.instance_name();
+                tracing::info!(instance = %holder, "workers take their leases in PostgreSQL");
+                let coordination = PgCoordination::new(leases, holder, config.lease_ttl());
+                (Arc::new(Arc::clone(&coordination)), Arc::new(coordination))
+            }
+            None => {
+                let checkpoints = SqliteCheckpoints::open(&config.data_dir.join("workers.db"))
+                    .map_err(|e| anyhow::anyhow!("opening worker checkpoints: {e}"))?;
+                (Arc::new(checkpoints), Arc::new(LocalLeases))
+            }
+        },
+    )
 }
 
 fn per_second(rate: u32) -> anyhow::Result<std::num::NonZeroU32> {

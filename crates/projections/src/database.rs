@@ -330,7 +330,7 @@ impl ReadModelDb {
     }
 }
 
-fn undecodable(projector: &'static str, event: &RecordedEvent, reason: String) -> Error {
+pub(crate) fn undecodable(projector: &'static str, event: &RecordedEvent, reason: String) -> Error {
     Error::Undecodable {
         projector,
         position: event.position,

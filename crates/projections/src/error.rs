@@ -33,7 +33,8 @@ pub enum Error {
     #[error("invalid {field}: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
 
-    /// The read-model database was written by a newer Palaver. Upgrade.
+    /// The read-model database (a SQLite file, or a PostgreSQL schema) was
+    /// written by a newer Palaver. Upgrade.
     #[error("{path} was written by a newer Palaver (schema {found}, this one knows {supported})")]
     SchemaTooNew {
         path: String,
@@ -50,11 +51,38 @@ pub enum Error {
     Database {
         what: &'static str,
         #[source]
-        source: rusqlite::Error,
+        source: DatabaseError,
     },
 }
 
-/// Wraps a SQLite error with what was being done.
-pub(crate) fn db(what: &'static str) -> impl Fn(rusqlite::Error) -> Error {
-    move |source| Error::Database { what, source }
+/// What the read-model database said, whichever backend it is.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    /// The SQLite file failed.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL server failed, or the connection to it.
+    #[error("{}", postgres_message(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// A row did not hold what the query expects: a table changed behind
+    /// Palaver's back, or damaged. Rebuild the read models.
+    #[error("{0}")]
+    Unexpected(String),
+}
+
+/// The driver's own text is only "db error": the server's message is in
+/// its source.
+fn postgres_message(error: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(error) {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
+    }
+}
+
+/// Wraps a database error with what was being done.
+pub(crate) fn db<E: Into<DatabaseError>>(what: &'static str) -> impl Fn(E) -> Error {
+    move |source| Error::Database {
+        what,
+        source: source.into(),
+    }
 }

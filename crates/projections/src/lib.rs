@@ -1,21 +1,26 @@
 //! Read models folded from Palaver's events (the query side of CQRS), kept
-//! as plain SQL tables that analytics consumers can read with any SQL tool.
+//! as plain SQL tables that analytics consumers can read with any SQL tool:
+//! in a SQLite file (the embedded default) or in a PostgreSQL schema, with
+//! the same tables and the same exactly-once rule.
 //!
 //! - [`projector`]: the [`Projector`] trait; a projector is pure and turns
-//!   an event into [`sql::Statement`]s.
+//!   an event into [`sql::Statement`]s, written once for both backends.
 //! - [`database`]: a read-model SQLite file; folds batches of events and
 //!   moves each projector's checkpoint in the same transaction (exactly
 //!   once across crashes), digests tables, swaps rebuilt tables in.
-//! - [`runner`]: [`Projections`], the live loop following `$all`, with
-//!   read-your-writes waits, lag and rebuild.
+//! - [`postgres`]: the same on PostgreSQL ([`PgReadModelDb`]), and the
+//!   PostgreSQL side of [`queries`].
+//! - [`runner`]: [`Projections`], the live loop following `$all` into
+//!   either backend, with read-your-writes waits, lag and rebuild.
 //! - [`models`]: Palaver's read models (inbox, timeline, window, contacts);
-//!   [`queries`] reads them.
+//!   [`queries`] reads them, on either backend.
 //! - [`rebuild`]: replay of history into a fresh file, to a point in time
 //!   or position if asked (audits).
 
 pub mod database;
 mod error;
 pub mod models;
+pub mod postgres;
 pub mod projector;
 pub mod queries;
 pub mod rebuild;
@@ -23,6 +28,7 @@ pub mod runner;
 pub mod sql;
 
 pub use database::ReadModelDb;
-pub use error::{Error, Result};
+pub use error::{DatabaseError, Error, Result};
+pub use postgres::PgReadModelDb;
 pub use projector::{ProjectError, Projector};
-pub use runner::{Lag, Projections, Status};
+pub use runner::{Lag, PROJECTIONS_LEASE, Projections, ReadModelWriter, SharedLease, Status};

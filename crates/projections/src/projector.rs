@@ -16,6 +16,13 @@ pub struct ProjectError(pub String);
 /// in SQL: `unread = unread + 1`, `COALESCE(waiting_since, ?1)`). The runner
 /// executes the statements and moves the projector's checkpoint in one
 /// transaction, so an event is applied exactly once even across crashes.
+///
+/// The same statements run on SQLite and on PostgreSQL, with only the
+/// placeholders translated (`?1` becomes `$1`): write them in the SQL both
+/// speak (`CASE WHEN` rather than SQLite's two-argument `MAX`/`MIN`,
+/// `ON CONFLICT … DO NOTHING` rather than `INSERT OR IGNORE`), and cast a
+/// parameter whose type PostgreSQL cannot infer from its use
+/// (`CAST(?3 AS TEXT) IS NULL`). See `docs/adr/0007-postgres-read-models.md`.
 pub trait Projector: Send + Sync + 'static {
     /// Unique, stable name; keys the checkpoint.
     fn name(&self) -> &'static str;
@@ -24,8 +31,16 @@ pub trait Projector: Send + Sync + 'static {
     /// any change: a stored read model of another version is rebuilt.
     fn version(&self) -> u32;
 
-    /// `CREATE TABLE` / `CREATE INDEX` statements for a fresh database.
+    /// `CREATE TABLE` / `CREATE INDEX` statements for a fresh SQLite database.
     fn schema(&self) -> &'static str;
+
+    /// The same tables for PostgreSQL: the same names, columns and meanings,
+    /// with PostgreSQL's types (`BIGINT` for integers and times). Unqualified:
+    /// they are created in the read models' schema. The default is
+    /// [`Projector::schema`], for a projector whose DDL both speak.
+    fn postgres_schema(&self) -> &'static str {
+        self.schema()
+    }
 
     /// Tables the projector owns, in the order they are created.
     fn tables(&self) -> &'static [&'static str];

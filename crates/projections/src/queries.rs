@@ -2,34 +2,58 @@
 //! the reader's clock where the answer depends on time (a snooze that has
 //! run out, a window that has closed): nothing time-dependent is frozen
 //! into the tables.
+//!
+//! Each query is written once, in SQL both backends speak, over a
+//! [`Session`]: on SQLite a pooled read-only connection (used from a
+//! blocking thread, where its answers are ready at once), on PostgreSQL a
+//! pooled client (see [`crate::postgres`]). Rows come back as [`Value`]s
+//! and are read by the same code, so both backends give the same answers.
 
 use std::{
+    future::Future,
     path::{Path, PathBuf},
     str::FromStr,
     sync::{Arc, Mutex},
 };
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use palaver_domain::ids::{CampaignId, ConversationId, MessageId, TimerId, WorkspaceId};
 use palaver_domain::phone::{PhoneNumber, Region};
 use palaver_domain::timer::TimerAction;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use rusqlite::{Connection, OpenFlags};
 use uuid::Uuid;
 
-use crate::{Error, Result, error::db};
+use crate::{
+    Error, Result,
+    error::{DatabaseError, db},
+    postgres::{connect::Connector, reader::PgReader},
+    sql::Value,
+};
 
 /// Most rows one inbox page may ask for.
 pub const MAX_PAGE: u32 = 500;
 const IDLE_READERS: usize = 64;
+/// Connections a PostgreSQL reader keeps (each pipelines its queries).
+const POSTGRES_READERS: usize = 8;
 
-/// Read-only access to a read-model database. Clones share a connection pool.
+/// Read-only access to the read models, in a SQLite file or a PostgreSQL
+/// schema. Clones share the connections.
 #[derive(Clone, Debug)]
 pub struct ReadModels {
-    inner: Arc<Inner>,
+    backend: Arc<Backend>,
 }
 
 #[derive(Debug)]
-struct Inner {
+enum Backend {
+    Sqlite(SqliteReaders),
+    Postgres(Box<PgReader>),
+}
+
+/// Read-only connections to a SQLite file, opened as needed and kept for
+/// the next query.
+#[derive(Debug)]
+struct SqliteReaders {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
 }
@@ -209,106 +233,28 @@ pub struct ContactView {
     pub merged_from: Vec<Uuid>,
 }
 
-fn micros(value: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(value).unwrap_or_default()
-}
-
-fn uuid(text: String) -> rusqlite::Result<Uuid> {
-    Uuid::parse_str(&text)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
-}
-
-const INBOX_COLUMNS: &str = "i.conversation_id, i.workspace_id, i.thread_id, i.channel, \
-     COALESCE(c.survivor_id, i.contact_id), COALESCE(s.name, ''), \
-     CASE WHEN i.status = 'snoozed' AND i.snoozed_until <= ?1 THEN 'open' ELSE i.status END, \
-     i.snoozed_until, i.assignee, i.last_message_preview, i.last_message_kind, i.last_message_direction, \
-     i.last_activity_at, i.unread_count, i.waiting_since, w.window_closes_at, i.origin, i.started_at, \
-     i.window_warning_closes_at \
-     FROM inbox i \
-     LEFT JOIN contacts c ON c.contact_id = i.contact_id \
-     LEFT JOIN contacts s ON s.contact_id = c.survivor_id \
-     LEFT JOIN window_state w ON w.thread_id = i.thread_id";
-
-fn inbox_row(row: &Row<'_>, now: DateTime<Utc>) -> rusqlite::Result<InboxRow> {
-    let status: String = row.get(6)?;
-    let closes: Option<i64> = row.get(15)?;
-    Ok(InboxRow {
-        conversation_id: uuid(row.get(0)?)?,
-        workspace_id: uuid(row.get::<_, Option<String>>(1)?.unwrap_or_default()).unwrap_or_default(),
-        thread_id: uuid(row.get(2)?)?,
-        channel: row.get(3)?,
-        contact_id: uuid(row.get(4)?)?,
-        contact_name: row.get(5)?,
-        status: status.parse().unwrap_or(Status::Open),
-        snoozed_until: row.get::<_, Option<i64>>(7)?.map(micros),
-        assignee: row.get(8)?,
-        last_message_preview: row.get(9)?,
-        last_message_kind: row.get(10)?,
-        last_message_direction: row.get(11)?,
-        last_activity_at: micros(row.get(12)?),
-        unread_count: row.get(13)?,
-        waiting_since: row.get::<_, Option<i64>>(14)?.map(micros),
-        needs_template: closes.is_none_or(|closes| closes <= now.timestamp_micros()),
-        window_closes_at: closes.map(micros),
-        origin: row.get(16)?,
-        started_at: micros(row.get(17)?),
-        window_closing_soon: row
-            .get::<_, Option<i64>>(18)?
-            .is_some_and(|closes| closes > now.timestamp_micros()),
-    })
-}
-
-fn parse_cursor(cursor: &str) -> Result<(i64, String)> {
-    let bad = || Error::InvalidArgument {
-        field: "cursor",
-        reason: format!("{cursor:?} is not a cursor from this API"),
-    };
-    let (at, id) = cursor.split_once('_').ok_or_else(bad)?;
-    let at = at.parse::<i64>().map_err(|_| bad())?;
-    Uuid::parse_str(id).map_err(|_| bad())?;
-    Ok((at, id.to_owned()))
-}
-
 impl ReadModels {
-    /// Reads the read-model database at `path` (connections open lazily).
+    /// Reads the read-model SQLite file at `path` (connections open lazily).
     pub fn open(path: impl AsRef<Path>) -> Self {
         ReadModels {
-            inner: Arc::new(Inner {
+            backend: Arc::new(Backend::Sqlite(SqliteReaders {
                 path: path.as_ref().to_owned(),
                 idle: Mutex::new(Vec::new()),
-            }),
+            })),
         }
     }
 
-    async fn read<T: Send + 'static>(
-        &self,
-        read: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let pooled = inner.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let conn = match pooled {
-                Some(conn) => conn,
-                None => {
-                    let conn = Connection::open_with_flags(
-                        &inner.path,
-                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )
-                    .map_err(db("opening a read-model reader"))?;
-                    conn.busy_timeout(std::time::Duration::from_secs(5))
-                        .map_err(db("setting the busy timeout"))?;
-                    conn
-                }
-            };
-            let result = read(&conn);
-            let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < IDLE_READERS {
-                idle.push(conn);
-            }
-            result
+    /// Reads the read models in PostgreSQL schema `schema` of the database
+    /// at `url` (connections open lazily). Fails only on a malformed URL or
+    /// schema name.
+    pub fn open_postgres(url: &str, schema: &str) -> Result<Self> {
+        let connector = Connector::new(url, schema)?;
+        Ok(ReadModels {
+            backend: Arc::new(Backend::Postgres(Box::new(PgReader::new(
+                connector,
+                POSTGRES_READERS,
+            )))),
         })
-        .await
-        .map_err(|e| Error::Stopped(format!("a query task failed: {e}")))?
     }
 
     /// A page of a workspace's inbox, most recent activity first.
@@ -320,46 +266,14 @@ impl ReadModels {
             });
         }
         let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
-        self.read(move |conn| {
-            let sql = format!(
-                "SELECT {INBOX_COLUMNS} WHERE i.workspace_id = ?2 \
-                 AND (?3 IS NULL OR (CASE WHEN i.status = 'snoozed' AND i.snoozed_until <= ?1 THEN 'open' \
-                      ELSE i.status END) = ?3) \
-                 AND (?4 = 'anyone' OR (?4 = 'unassigned' AND i.assignee IS NULL) OR i.assignee = ?5) \
-                 AND (?6 IS NULL OR i.last_activity_at < ?6 OR (i.last_activity_at = ?6 AND i.conversation_id < ?7)) \
-                 ORDER BY i.last_activity_at DESC, i.conversation_id DESC LIMIT ?8"
-            );
-            let (assignee_filter, teammate) = match &query.assignee {
-                AssigneeFilter::Anyone => ("anyone", None),
-                AssigneeFilter::Unassigned => ("unassigned", None),
-                AssigneeFilter::Teammate(id) => ("teammate", Some(id.clone())),
-            };
-            let mut statement = conn.prepare_cached(&sql).map_err(db("preparing the inbox query"))?;
-            let rows = statement
-                .query_map(
-                    params![
-                        now.timestamp_micros(),
-                        query.workspace_id.to_string(),
-                        query.status.map(Status::as_str),
-                        assignee_filter,
-                        teammate,
-                        cursor.as_ref().map(|c| c.0),
-                        cursor.as_ref().map(|c| c.1.clone()),
-                        i64::from(query.limit) + 1,
-                    ],
-                    |row| inbox_row(row, now),
-                )
-                .map_err(db("reading the inbox"))?;
-            let mut rows = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db("reading an inbox row"))?;
-            let next_cursor = if rows.len() > query.limit as usize {
-                rows.truncate(query.limit as usize);
-                rows.last().map(|last| format!("{}_{}", last.last_activity_at.timestamp_micros(), last.conversation_id))
-            } else {
-                None
-            };
-            Ok(InboxPage { rows, next_cursor })
-        })
-        .await
+        match &*self.backend {
+            Backend::Sqlite(readers) => {
+                readers
+                    .read(move |s| complete_now(inbox_page(s, &query, cursor, now)))
+                    .await
+            }
+            Backend::Postgres(reader) => inbox_page(&mut reader.session().await?, &query, cursor, now).await,
+        }
     }
 
     /// A conversation with its timeline, if it belongs to the workspace.
@@ -369,48 +283,16 @@ impl ReadModels {
         conversation_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Option<ConversationView>> {
-        self.read(move |conn| {
-            let sql = format!("SELECT {INBOX_COLUMNS} WHERE i.conversation_id = ?2 AND i.workspace_id = ?3");
-            let conversation = conn
-                .prepare_cached(&sql)
-                .and_then(|mut s| {
-                    s.query_row(params![now.timestamp_micros(), conversation_id.to_string(), workspace_id.to_string()], |row| {
-                        inbox_row(row, now)
-                    })
-                    .optional()
-                })
-                .map_err(db("reading a conversation"))?;
-            let Some(conversation) = conversation else { return Ok(None) };
-            let mut statement = conn
-                .prepare_cached(
-                    "SELECT message_id, direction, kind, summary, media, mime_type, file_name, author, wa_message_id, \
-                     delivery_state, failure_code, failure_reason, sent_at FROM timeline \
-                     WHERE conversation_id = ?1 ORDER BY sent_at, position",
-                )
-                .map_err(db("preparing the timeline query"))?;
-            let messages = statement
-                .query_map([conversation_id.to_string()], |row| {
-                    Ok(TimelineEntry {
-                        message_id: row.get(0)?,
-                        direction: row.get(1)?,
-                        kind: row.get(2)?,
-                        summary: row.get(3)?,
-                        media: row.get(4)?,
-                        mime_type: row.get(5)?,
-                        file_name: row.get(6)?,
-                        author: row.get(7)?,
-                        wa_message_id: row.get(8)?,
-                        delivery_state: row.get(9)?,
-                        failure_code: row.get(10)?,
-                        failure_reason: row.get(11)?,
-                        sent_at: micros(row.get(12)?),
-                    })
-                })
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(db("reading the timeline"))?;
-            Ok(Some(ConversationView { conversation, messages }))
-        })
-        .await
+        match &*self.backend {
+            Backend::Sqlite(readers) => {
+                readers
+                    .read(move |s| complete_now(conversation_view(s, workspace_id, conversation_id, now)))
+                    .await
+            }
+            Backend::Postgres(reader) => {
+                conversation_view(&mut reader.session().await?, workspace_id, conversation_id, now).await
+            }
+        }
     }
 
     /// A thread's window state as of `now`, if the thread is the workspace's.
@@ -420,52 +302,30 @@ impl ReadModels {
         thread_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Option<WindowState>> {
-        self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT w.thread_id, w.workspace_id, w.business_phone_number_id, w.customer_wa_id, \
-                 COALESCE(c.survivor_id, w.contact_id), w.current_conversation_id, w.last_customer_message_at, \
-                 w.window_closes_at FROM window_state w LEFT JOIN contacts c ON c.contact_id = w.contact_id \
-                 WHERE w.thread_id = ?1 AND w.workspace_id = ?2",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![thread_id.to_string(), workspace_id.to_string()], |row| {
-                    let closes: Option<i64> = row.get(7)?;
-                    Ok(WindowState {
-                        thread_id: uuid(row.get(0)?)?,
-                        workspace_id: uuid(row.get(1)?)?,
-                        business_phone_number_id: row.get(2)?,
-                        customer_wa_id: row.get(3)?,
-                        contact_id: uuid(row.get(4)?)?,
-                        current_conversation_id: row.get::<_, Option<String>>(5)?.map(uuid).transpose()?,
-                        last_customer_message_at: row.get::<_, Option<i64>>(6)?.map(micros),
-                        closes_at: closes.map(micros),
-                        free_form_allowed: closes.is_some_and(|closes| now.timestamp_micros() < closes),
-                    })
-                })
-                .optional()
-            })
-            .map_err(db("reading a window"))
-        })
-        .await
+        match &*self.backend {
+            Backend::Sqlite(readers) => {
+                readers
+                    .read(move |s| complete_now(window_state(s, workspace_id, thread_id, now)))
+                    .await
+            }
+            Backend::Postgres(reader) => {
+                window_state(&mut reader.session().await?, workspace_id, thread_id, now).await
+            }
+        }
     }
 
     /// The contact as it stands now: a merged contact resolves to its survivor.
     pub async fn contact(&self, workspace_id: Uuid, contact_id: Uuid) -> Result<Option<ContactView>> {
-        self.read(move |conn| {
-            let survivor: Option<String> = conn
-                .prepare_cached(
-                    "SELECT survivor_id FROM contacts WHERE contact_id = ?1 AND workspace_id = ?2",
-                )
-                .and_then(|mut s| {
-                    s.query_row(params![contact_id.to_string(), workspace_id.to_string()], |r| {
-                        r.get(0)
-                    })
-                    .optional()
-                })
-                .map_err(db("resolving a contact"))?;
-            survivor.map(|survivor| contact_view(conn, &survivor)).transpose()
-        })
-        .await
+        match &*self.backend {
+            Backend::Sqlite(readers) => {
+                readers
+                    .read(move |s| complete_now(contact(s, workspace_id, contact_id)))
+                    .await
+            }
+            Backend::Postgres(reader) => {
+                contact(&mut reader.session().await?, workspace_id, contact_id).await
+            }
+        }
     }
 
     /// Contacts (as they stand now) with this phone number, written in any
@@ -482,80 +342,513 @@ impl ReadModels {
             reason: e.to_string(),
         })?;
         let e164 = number.as_e164().to_owned();
-        self.read(move |conn| {
-            let survivors = conn
-                .prepare_cached(
-                    "SELECT DISTINCT c.survivor_id FROM contact_phones p JOIN contacts c ON c.contact_id = p.contact_id \
-                     WHERE p.phone_e164 = ?1 AND c.workspace_id = ?2",
-                )
-                .and_then(|mut s| {
-                    s.query_map(params![e164, workspace_id.to_string()], |r| r.get::<_, String>(0))?
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                })
-                .map_err(db("looking up a phone number"))?;
-            let mut views = survivors.iter().map(|id| contact_view(conn, id)).collect::<Result<Vec<_>>>()?;
-            views.sort_by(|a, b| b.last_active_at.cmp(&a.last_active_at).then(a.contact_id.cmp(&b.contact_id)));
-            Ok(views)
-        })
-        .await
+        match &*self.backend {
+            Backend::Sqlite(readers) => {
+                readers
+                    .read(move |s| complete_now(contacts_with_phone(s, workspace_id, e164)))
+                    .await
+            }
+            Backend::Postgres(reader) => {
+                contacts_with_phone(&mut reader.session().await?, workspace_id, e164).await
+            }
+        }
     }
 
     /// The workspace a stream belongs to, once the read models know it.
     pub async fn stream_owner(&self, stream: &str) -> Result<Option<Uuid>> {
         let stream = stream.to_owned();
-        self.read(move |conn| {
-            let owner: Option<String> = conn
-                .prepare_cached("SELECT workspace_id FROM stream_owners WHERE stream = ?1")
-                .and_then(|mut s| s.query_row([stream], |r| r.get(0)).optional())
-                .map_err(db("looking up a stream's owner"))?;
-            Ok(owner.and_then(|o| Uuid::parse_str(&o).ok()))
-        })
-        .await
+        match &*self.backend {
+            Backend::Sqlite(readers) => readers.read(move |s| complete_now(stream_owner(s, stream))).await,
+            Backend::Postgres(reader) => stream_owner(&mut reader.session().await?, stream).await,
+        }
     }
 
     /// Pending timers due at `now` or before, most overdue first, at most
     /// `limit`. A timer that fired moments ago may still be listed until
     /// the read models take its `TimerFired`.
     pub async fn due_timers(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueTimer>> {
-        self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT timer_id, workspace_id, due_at, action, subject_id, message_id, action_at \
-                 FROM pending_timers WHERE due_at <= ?1 ORDER BY due_at, timer_id LIMIT ?2",
-            )
-            .and_then(|mut s| {
-                s.query_map(params![now.timestamp_micros(), i64::from(limit)], due_timer)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(db("reading due timers"))
-        })
-        .await
+        match &*self.backend {
+            Backend::Sqlite(readers) => {
+                readers
+                    .read(move |s| complete_now(due_timers(s, now, limit)))
+                    .await
+            }
+            Backend::Postgres(reader) => due_timers(&mut reader.session().await?, now, limit).await,
+        }
     }
 
     /// The workspace's contact (as it stands now) with this WhatsApp id.
     pub async fn contact_by_wa_id(&self, workspace_id: Uuid, wa_id: &str) -> Result<Option<ContactView>> {
         let wa_id = wa_id.to_owned();
-        self.read(move |conn| {
-            let survivor: Option<String> = conn
-                .prepare_cached("SELECT survivor_id FROM contacts WHERE workspace_id = ?1 AND wa_id = ?2 ORDER BY created_at LIMIT 1")
-                .and_then(|mut s| s.query_row(params![workspace_id.to_string(), wa_id], |r| r.get(0)).optional())
-                .map_err(db("looking up a WhatsApp id"))?;
-            survivor.map(|survivor| contact_view(conn, &survivor)).transpose()
-        })
-        .await
+        match &*self.backend {
+            Backend::Sqlite(readers) => {
+                readers
+                    .read(move |s| complete_now(contact_by_wa_id(s, workspace_id, wa_id)))
+                    .await
+            }
+            Backend::Postgres(reader) => {
+                contact_by_wa_id(&mut reader.session().await?, workspace_id, wa_id).await
+            }
+        }
     }
 }
 
-fn due_timer(row: &Row<'_>) -> rusqlite::Result<DueTimer> {
-    let name: String = row.get(3)?;
-    let subject = uuid(row.get(4)?)?;
-    let message = row.get::<_, Option<String>>(5)?.map(uuid).transpose()?;
-    let at = row.get::<_, Option<i64>>(6)?.map(micros);
-    let corrupt = |what: &str| {
-        rusqlite::Error::FromSqlConversionFailure(
-            3,
-            rusqlite::types::Type::Text,
-            format!("timer action {name:?}: {what}").into(),
+/// One reader's connection: what the queries below are written against.
+pub(crate) trait Session {
+    /// Runs `sql` (with `?1`-style placeholders, in SQL both backends
+    /// speak) and returns its rows; `what` names it in errors.
+    fn rows(
+        &mut self,
+        what: &'static str,
+        sql: &'static str,
+        params: Vec<Value>,
+    ) -> impl Future<Output = Result<Vec<Vec<Value>>>> + Send;
+}
+
+/// A pooled read-only SQLite connection.
+struct SqliteSession<'c>(&'c Connection);
+
+impl Session for SqliteSession<'_> {
+    /// Runs at once: the returned future is ready.
+    fn rows(
+        &mut self,
+        what: &'static str,
+        sql: &'static str,
+        params: Vec<Value>,
+    ) -> impl Future<Output = Result<Vec<Vec<Value>>>> + Send {
+        let rows = (|| -> rusqlite::Result<Vec<Vec<Value>>> {
+            let mut statement = self.0.prepare_cached(sql)?;
+            let columns = statement.column_count();
+            let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(sqlite_values(row, columns)?);
+            }
+            Ok(out)
+        })()
+        .map_err(db::<rusqlite::Error>(what));
+        std::future::ready(rows)
+    }
+}
+
+fn sqlite_values(row: &rusqlite::Row<'_>, columns: usize) -> rusqlite::Result<Vec<Value>> {
+    use rusqlite::types::ValueRef;
+    (0..columns)
+        .map(|i| {
+            Ok(match row.get_ref(i)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(i) => Value::Integer(i),
+                ValueRef::Real(r) => Value::Real(r),
+                ValueRef::Text(t) => Value::Text(std::str::from_utf8(t)?.to_owned()),
+                ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+            })
+        })
+        .collect()
+}
+
+/// Finishes a query on a [`SqliteSession`], whose answers are all ready
+/// at once: one poll runs it to the end.
+fn complete_now<T>(query: impl Future<Output = Result<T>>) -> Result<T> {
+    query
+        .now_or_never()
+        .unwrap_or_else(|| Err(Error::Stopped("a SQLite query waited on something".to_owned())))
+}
+
+impl SqliteReaders {
+    /// Runs `read` on a blocking thread with a pooled connection.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&mut SqliteSession<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let path = self.path.clone();
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => {
+                    let conn = Connection::open_with_flags(
+                        &path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )
+                    .map_err(db::<rusqlite::Error>("opening a read-model reader"))?;
+                    conn.busy_timeout(std::time::Duration::from_secs(5))
+                        .map_err(db::<rusqlite::Error>("setting the busy timeout"))?;
+                    conn
+                }
+            };
+            let result = read(&mut SqliteSession(&conn));
+            Ok::<_, Error>((conn, result))
+        })
+        .await
+        .map_err(|e| Error::Stopped(format!("a query task failed: {e}")))??;
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+fn micros(value: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(value).unwrap_or_default()
+}
+
+/// A value of the wrong kind in a result column.
+fn unexpected(column: usize, wanted: &str, found: &Value) -> Error {
+    Error::Database {
+        what: "reading a row",
+        source: DatabaseError::Unexpected(format!("column {column} holds {found:?}, not {wanted}")),
+    }
+}
+
+fn text(row: &[Value], i: usize) -> Result<String> {
+    match &row[i] {
+        Value::Text(text) => Ok(text.clone()),
+        other => Err(unexpected(i, "text", other)),
+    }
+}
+
+fn opt_text(row: &[Value], i: usize) -> Result<Option<String>> {
+    match &row[i] {
+        Value::Null => Ok(None),
+        _ => text(row, i).map(Some),
+    }
+}
+
+fn int(row: &[Value], i: usize) -> Result<i64> {
+    match &row[i] {
+        Value::Integer(value) => Ok(*value),
+        other => Err(unexpected(i, "an integer", other)),
+    }
+}
+
+fn opt_int(row: &[Value], i: usize) -> Result<Option<i64>> {
+    match &row[i] {
+        Value::Null => Ok(None),
+        _ => int(row, i).map(Some),
+    }
+}
+
+fn time(row: &[Value], i: usize) -> Result<DateTime<Utc>> {
+    int(row, i).map(micros)
+}
+
+fn opt_time(row: &[Value], i: usize) -> Result<Option<DateTime<Utc>>> {
+    Ok(opt_int(row, i)?.map(micros))
+}
+
+fn id(row: &[Value], i: usize) -> Result<Uuid> {
+    let text = text(row, i)?;
+    Uuid::parse_str(&text).map_err(|_| unexpected(i, "a UUID", &row[i]))
+}
+
+fn opt_id(row: &[Value], i: usize) -> Result<Option<Uuid>> {
+    match &row[i] {
+        Value::Null => Ok(None),
+        _ => id(row, i).map(Some),
+    }
+}
+
+/// The inbox columns, joined with what a row shows of its contact and
+/// window; `?1` is the reader's clock. A macro, so the queries built on it
+/// stay `'static` strings (prepared once per connection).
+macro_rules! inbox_select {
+    () => {
+        "SELECT i.conversation_id, i.workspace_id, i.thread_id, i.channel, \
+         COALESCE(c.survivor_id, i.contact_id), COALESCE(s.name, ''), \
+         CASE WHEN i.status = 'snoozed' AND i.snoozed_until <= ?1 THEN 'open' ELSE i.status END, \
+         i.snoozed_until, i.assignee, i.last_message_preview, i.last_message_kind, i.last_message_direction, \
+         i.last_activity_at, i.unread_count, i.waiting_since, w.window_closes_at, i.origin, i.started_at, \
+         i.window_warning_closes_at \
+         FROM inbox i \
+         LEFT JOIN contacts c ON c.contact_id = i.contact_id \
+         LEFT JOIN contacts s ON s.contact_id = c.survivor_id \
+         LEFT JOIN window_state w ON w.thread_id = i.thread_id"
+    };
+}
+
+/// `?3` (status), `?6` and `?7` (the cursor) may be NULL: cast, so
+/// PostgreSQL knows their types where only `IS NULL` looks at them.
+const INBOX_PAGE: &str = concat!(
+    inbox_select!(),
+    " WHERE i.workspace_id = ?2 \
+     AND (CAST(?3 AS TEXT) IS NULL OR (CASE WHEN i.status = 'snoozed' AND i.snoozed_until <= ?1 THEN 'open' \
+          ELSE i.status END) = CAST(?3 AS TEXT)) \
+     AND (?4 = 'anyone' OR (?4 = 'unassigned' AND i.assignee IS NULL) OR i.assignee = ?5) \
+     AND (CAST(?6 AS BIGINT) IS NULL OR i.last_activity_at < ?6 \
+          OR (i.last_activity_at = ?6 AND i.conversation_id < ?7)) \
+     ORDER BY i.last_activity_at DESC, i.conversation_id DESC LIMIT ?8"
+);
+
+const CONVERSATION: &str = concat!(
+    inbox_select!(),
+    " WHERE i.conversation_id = ?2 AND i.workspace_id = ?3"
+);
+
+fn inbox_row(row: &[Value], now: DateTime<Utc>) -> Result<InboxRow> {
+    let status = text(row, 6)?;
+    let closes = opt_int(row, 15)?;
+    let unread = int(row, 13)?;
+    Ok(InboxRow {
+        conversation_id: id(row, 0)?,
+        workspace_id: opt_text(row, 1)?
+            .and_then(|text| Uuid::parse_str(&text).ok())
+            .unwrap_or_default(),
+        thread_id: id(row, 2)?,
+        channel: text(row, 3)?,
+        contact_id: id(row, 4)?,
+        contact_name: text(row, 5)?,
+        status: status.parse().unwrap_or(Status::Open),
+        snoozed_until: opt_time(row, 7)?,
+        assignee: opt_text(row, 8)?,
+        last_message_preview: opt_text(row, 9)?,
+        last_message_kind: opt_text(row, 10)?,
+        last_message_direction: opt_text(row, 11)?,
+        last_activity_at: time(row, 12)?,
+        unread_count: u32::try_from(unread).map_err(|_| unexpected(13, "an unread count", &row[13]))?,
+        waiting_since: opt_time(row, 14)?,
+        needs_template: closes.is_none_or(|closes| closes <= now.timestamp_micros()),
+        window_closes_at: closes.map(micros),
+        origin: text(row, 16)?,
+        started_at: time(row, 17)?,
+        window_closing_soon: opt_int(row, 18)?.is_some_and(|closes| closes > now.timestamp_micros()),
+    })
+}
+
+fn parse_cursor(cursor: &str) -> Result<(i64, String)> {
+    let bad = || Error::InvalidArgument {
+        field: "cursor",
+        reason: format!("{cursor:?} is not a cursor from this API"),
+    };
+    let (at, id) = cursor.split_once('_').ok_or_else(bad)?;
+    let at = at.parse::<i64>().map_err(|_| bad())?;
+    Uuid::parse_str(id).map_err(|_| bad())?;
+    Ok((at, id.to_owned()))
+}
+
+async fn inbox_page(
+    s: &mut impl Session,
+    query: &InboxQuery,
+    cursor: Option<(i64, String)>,
+    now: DateTime<Utc>,
+) -> Result<InboxPage> {
+    let (assignee_filter, teammate) = match &query.assignee {
+        AssigneeFilter::Anyone => ("anyone", None),
+        AssigneeFilter::Unassigned => ("unassigned", None),
+        AssigneeFilter::Teammate(id) => ("teammate", Some(id.clone())),
+    };
+    let (cursor_at, cursor_id) = cursor.unzip();
+    let rows = s
+        .rows(
+            "reading the inbox",
+            INBOX_PAGE,
+            vec![
+                now.into(),
+                query.workspace_id.into(),
+                query.status.map(Status::as_str).into(),
+                assignee_filter.into(),
+                teammate.into(),
+                cursor_at.into(),
+                cursor_id.into(),
+                (i64::from(query.limit) + 1).into(),
+            ],
         )
+        .await?;
+    let mut rows = rows
+        .iter()
+        .map(|row| inbox_row(row, now))
+        .collect::<Result<Vec<_>>>()?;
+    let next_cursor = if rows.len() > query.limit as usize {
+        rows.truncate(query.limit as usize);
+        rows.last().map(|last| {
+            format!(
+                "{}_{}",
+                last.last_activity_at.timestamp_micros(),
+                last.conversation_id
+            )
+        })
+    } else {
+        None
+    };
+    Ok(InboxPage { rows, next_cursor })
+}
+
+async fn conversation_view(
+    s: &mut impl Session,
+    workspace_id: Uuid,
+    conversation_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<ConversationView>> {
+    let rows = s
+        .rows(
+            "reading a conversation",
+            CONVERSATION,
+            vec![now.into(), conversation_id.into(), workspace_id.into()],
+        )
+        .await?;
+    let Some(conversation) = rows.first().map(|row| inbox_row(row, now)).transpose()? else {
+        return Ok(None);
+    };
+    let messages = s
+        .rows(
+            "reading the timeline",
+            "SELECT message_id, direction, kind, summary, media, mime_type, file_name, author, wa_message_id, \
+             delivery_state, failure_code, failure_reason, sent_at FROM timeline \
+             WHERE conversation_id = ?1 ORDER BY sent_at, position",
+            vec![conversation_id.into()],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(TimelineEntry {
+                message_id: text(row, 0)?,
+                direction: text(row, 1)?,
+                kind: text(row, 2)?,
+                summary: text(row, 3)?,
+                media: opt_text(row, 4)?,
+                mime_type: opt_text(row, 5)?,
+                file_name: opt_text(row, 6)?,
+                author: opt_text(row, 7)?,
+                wa_message_id: opt_text(row, 8)?,
+                delivery_state: opt_text(row, 9)?,
+                failure_code: opt_int(row, 10)?,
+                failure_reason: opt_text(row, 11)?,
+                sent_at: time(row, 12)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(ConversationView {
+        conversation,
+        messages,
+    }))
+}
+
+async fn window_state(
+    s: &mut impl Session,
+    workspace_id: Uuid,
+    thread_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<WindowState>> {
+    let rows = s
+        .rows(
+            "reading a window",
+            "SELECT w.thread_id, w.workspace_id, w.business_phone_number_id, w.customer_wa_id, \
+             COALESCE(c.survivor_id, w.contact_id), w.current_conversation_id, w.last_customer_message_at, \
+             w.window_closes_at FROM window_state w LEFT JOIN contacts c ON c.contact_id = w.contact_id \
+             WHERE w.thread_id = ?1 AND w.workspace_id = ?2",
+            vec![thread_id.into(), workspace_id.into()],
+        )
+        .await?;
+    rows.first()
+        .map(|row| {
+            let closes = opt_int(row, 7)?;
+            Ok(WindowState {
+                thread_id: id(row, 0)?,
+                workspace_id: id(row, 1)?,
+                business_phone_number_id: text(row, 2)?,
+                customer_wa_id: text(row, 3)?,
+                contact_id: id(row, 4)?,
+                current_conversation_id: opt_id(row, 5)?,
+                last_customer_message_at: opt_time(row, 6)?,
+                closes_at: closes.map(micros),
+                free_form_allowed: closes.is_some_and(|closes| now.timestamp_micros() < closes),
+            })
+        })
+        .transpose()
+}
+
+async fn contact(s: &mut impl Session, workspace_id: Uuid, contact_id: Uuid) -> Result<Option<ContactView>> {
+    let rows = s
+        .rows(
+            "resolving a contact",
+            "SELECT survivor_id FROM contacts WHERE contact_id = ?1 AND workspace_id = ?2",
+            vec![contact_id.into(), workspace_id.into()],
+        )
+        .await?;
+    match rows.first() {
+        Some(row) => Ok(Some(contact_view(s, text(row, 0)?).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn contacts_with_phone(
+    s: &mut impl Session,
+    workspace_id: Uuid,
+    e164: String,
+) -> Result<Vec<ContactView>> {
+    let survivors = s
+        .rows(
+            "looking up a phone number",
+            "SELECT DISTINCT c.survivor_id FROM contact_phones p JOIN contacts c ON c.contact_id = p.contact_id \
+             WHERE p.phone_e164 = ?1 AND c.workspace_id = ?2",
+            vec![e164.into(), workspace_id.into()],
+        )
+        .await?;
+    let mut views = Vec::with_capacity(survivors.len());
+    for row in &survivors {
+        views.push(contact_view(s, text(row, 0)?).await?);
+    }
+    views.sort_by(|a, b| {
+        b.last_active_at
+            .cmp(&a.last_active_at)
+            .then(a.contact_id.cmp(&b.contact_id))
+    });
+    Ok(views)
+}
+
+async fn stream_owner(s: &mut impl Session, stream: String) -> Result<Option<Uuid>> {
+    let rows = s
+        .rows(
+            "looking up a stream's owner",
+            "SELECT workspace_id FROM stream_owners WHERE stream = ?1",
+            vec![stream.into()],
+        )
+        .await?;
+    Ok(match rows.first() {
+        Some(row) => Uuid::parse_str(&text(row, 0)?).ok(),
+        None => None,
+    })
+}
+
+async fn due_timers(s: &mut impl Session, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueTimer>> {
+    s.rows(
+        "reading due timers",
+        "SELECT timer_id, workspace_id, due_at, action, subject_id, message_id, action_at \
+         FROM pending_timers WHERE due_at <= ?1 ORDER BY due_at, timer_id LIMIT ?2",
+        vec![now.into(), i64::from(limit).into()],
+    )
+    .await?
+    .iter()
+    .map(|row| due_timer(row))
+    .collect()
+}
+
+async fn contact_by_wa_id(
+    s: &mut impl Session,
+    workspace_id: Uuid,
+    wa_id: String,
+) -> Result<Option<ContactView>> {
+    let rows = s
+        .rows(
+            "looking up a WhatsApp id",
+            "SELECT survivor_id FROM contacts WHERE workspace_id = ?1 AND wa_id = ?2 ORDER BY created_at LIMIT 1",
+            vec![workspace_id.into(), wa_id.into()],
+        )
+        .await?;
+    match rows.first() {
+        Some(row) => Ok(Some(contact_view(s, text(row, 0)?).await?)),
+        None => Ok(None),
+    }
+}
+
+fn due_timer(row: &[Value]) -> Result<DueTimer> {
+    let name = text(row, 3)?;
+    let subject = id(row, 4)?;
+    let message = opt_id(row, 5)?;
+    let at = opt_time(row, 6)?;
+    let corrupt = |what: &str| Error::Database {
+        what: "reading due timers",
+        source: DatabaseError::Unexpected(format!("timer action {name:?}: {what}")),
     };
     let action = match name.as_str() {
         "launch_campaign" => TimerAction::LaunchCampaign {
@@ -576,52 +869,59 @@ fn due_timer(row: &Row<'_>) -> rusqlite::Result<DueTimer> {
         _ => return Err(corrupt("unknown")),
     };
     Ok(DueTimer {
-        timer_id: TimerId::from_uuid(uuid(row.get(0)?)?),
-        workspace_id: WorkspaceId::from_uuid(uuid(row.get(1)?)?),
-        due_at: micros(row.get(2)?),
+        timer_id: TimerId::from_uuid(id(row, 0)?),
+        workspace_id: WorkspaceId::from_uuid(id(row, 1)?),
+        due_at: time(row, 2)?,
         action,
     })
 }
 
-fn contact_view(conn: &Connection, contact_id: &str) -> Result<ContactView> {
-    let mut view = conn
-        .prepare_cached(
+async fn contact_view(s: &mut impl Session, contact_id: String) -> Result<ContactView> {
+    let rows = s
+        .rows(
+            "reading a contact",
             "SELECT contact_id, workspace_id, kind, name, wa_id, external_user_id, created_at, \
              (SELECT MAX(last_active_at) FROM contacts m WHERE m.survivor_id = c.contact_id) \
              FROM contacts c WHERE contact_id = ?1",
+            vec![contact_id.as_str().into()],
         )
-        .and_then(|mut s| {
-            s.query_row([contact_id], |row| {
-                Ok(ContactView {
-                    contact_id: uuid(row.get(0)?)?,
-                    workspace_id: uuid(row.get(1)?)?,
-                    kind: row.get(2)?,
-                    name: row.get(3)?,
-                    phone_numbers: Vec::new(),
-                    wa_id: row.get(4)?,
-                    external_user_id: row.get(5)?,
-                    created_at: micros(row.get(6)?),
-                    last_active_at: row.get::<_, Option<i64>>(7)?.map(micros),
-                    merged_from: Vec::new(),
-                })
-            })
-        })
-        .map_err(db("reading a contact"))?;
-    view.phone_numbers = conn
-        .prepare_cached(
+        .await?;
+    let row = rows.first().ok_or_else(|| Error::Database {
+        what: "reading a contact",
+        source: DatabaseError::Unexpected(format!("survivor {contact_id} has no row")),
+    })?;
+    let mut view = ContactView {
+        contact_id: id(row, 0)?,
+        workspace_id: id(row, 1)?,
+        kind: text(row, 2)?,
+        name: text(row, 3)?,
+        phone_numbers: Vec::new(),
+        wa_id: opt_text(row, 4)?,
+        external_user_id: opt_text(row, 5)?,
+        created_at: time(row, 6)?,
+        last_active_at: opt_time(row, 7)?,
+        merged_from: Vec::new(),
+    };
+    view.phone_numbers = s
+        .rows(
+            "reading a contact's phones",
             "SELECT DISTINCT p.phone_e164 FROM contact_phones p JOIN contacts c ON c.contact_id = p.contact_id \
              WHERE c.survivor_id = ?1 ORDER BY p.phone_e164",
+            vec![contact_id.as_str().into()],
         )
-        .and_then(|mut s| s.query_map([contact_id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>())
-        .map_err(db("reading a contact's phones"))?;
-    view.merged_from = conn
-        .prepare_cached(
+        .await?
+        .iter()
+        .map(|row| text(row, 0))
+        .collect::<Result<_>>()?;
+    view.merged_from = s
+        .rows(
+            "reading a contact's merges",
             "SELECT contact_id FROM contacts WHERE survivor_id = ?1 AND contact_id <> ?1 ORDER BY contact_id",
+            vec![contact_id.as_str().into()],
         )
-        .and_then(|mut s| {
-            s.query_map([contact_id], |r| uuid(r.get(0)?))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(db("reading a contact's merges"))?;
+        .await?
+        .iter()
+        .map(|row| id(row, 0))
+        .collect::<Result<_>>()?;
     Ok(view)
 }

@@ -1,6 +1,7 @@
 //! Building read models from history: a full rebuild (swapped in by
 //! [`crate::Projections::rebuild`]) or a replay to a past point into a
-//! separate file, for audits.
+//! separate file, for audits. [`catch_up_postgres`] does for PostgreSQL
+//! read models what [`catch_up`] does for a file.
 
 use std::{
     path::Path,
@@ -9,9 +10,9 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use palaver_store::{AllFilter, EventStore, Position};
+use palaver_store::{AllFilter, EventStore, Position, RecordedEvent};
 
-use crate::{Error, Result, database::ReadModelDb, projector::Projector};
+use crate::{Error, Result, database::ReadModelDb, postgres::PgReadModelDb, projector::Projector};
 
 /// Events read and folded per step.
 const PAGE: usize = 5000;
@@ -83,53 +84,103 @@ pub async fn catch_up(
     until: Until,
     mut progress: impl FnMut(Progress) + Send,
 ) -> Result<(ReadModelDb, Position)> {
-    let started = Instant::now();
-    let from = db.position();
-    let head = store.head().await?;
-    let total = match until {
-        Until::Position(position) => position.0.min(head.0),
-        Until::Head | Until::Time(_) => head.0,
-    }
-    .saturating_sub(from.0);
-    let mut done = 0u64;
-    let mut after = from;
-    loop {
-        let mut page = store.read_all(after, &AllFilter::all(), PAGE).await?;
-        let full = page.len() == PAGE;
-        let before = page.len();
-        match until {
-            Until::Head => {}
-            Until::Position(last) => page.retain(|event| event.position <= last),
-            Until::Time(time) => {
-                let keep = page
-                    .iter()
-                    .take_while(|event| event.metadata.recorded_at <= time)
-                    .count();
-                page.truncate(keep);
-            }
-        }
-        let finished = !full || page.len() < before;
-        if let Some(last) = page.last() {
-            after = last.position;
-            done += page.len() as u64;
-            let (returned, applied) = tokio::task::spawn_blocking(move || {
-                let applied = db.apply(&page);
-                (db, applied)
-            })
-            .await
-            .map_err(|e| Error::Stopped(format!("replay task failed: {e}")))?;
-            db = returned;
-            applied?;
-            progress(Progress {
-                done,
-                total: total.max(done),
-                elapsed: started.elapsed(),
-            });
-        }
-        if finished {
-            break;
-        }
+    let mut pages = Pages::start(store, db.position(), until).await?;
+    while let Some(page) = pages.next().await? {
+        let (returned, applied) = tokio::task::spawn_blocking(move || {
+            let applied = db.apply(&page);
+            (db, applied)
+        })
+        .await
+        .map_err(|e| Error::Stopped(format!("replay task failed: {e}")))?;
+        db = returned;
+        applied?;
+        progress(pages.progress());
     }
     let position = db.position();
     Ok((db, position))
+}
+
+/// Folds `$all` into the PostgreSQL read models `db` from their position
+/// until `until`: [`catch_up`] for PostgreSQL.
+pub async fn catch_up_postgres(
+    store: &dyn EventStore,
+    db: &mut PgReadModelDb,
+    until: Until,
+    mut progress: impl FnMut(Progress) + Send,
+) -> Result<Position> {
+    let mut pages = Pages::start(store, db.position(), until).await?;
+    while let Some(page) = pages.next().await? {
+        db.apply(&page).await?;
+        progress(pages.progress());
+    }
+    Ok(db.position())
+}
+
+/// `$all` read page by page after a position, up to a point, counting
+/// what has been read.
+struct Pages<'s> {
+    store: &'s dyn EventStore,
+    until: Until,
+    /// The last event handed out.
+    after: Position,
+    finished: bool,
+    done: u64,
+    total: u64,
+    started: Instant,
+}
+
+impl<'s> Pages<'s> {
+    async fn start(store: &'s dyn EventStore, from: Position, until: Until) -> Result<Pages<'s>> {
+        let started = Instant::now();
+        let head = store.head().await?;
+        let total = match until {
+            Until::Position(position) => position.0.min(head.0),
+            Until::Head | Until::Time(_) => head.0,
+        }
+        .saturating_sub(from.0);
+        Ok(Pages {
+            store,
+            until,
+            after: from,
+            finished: false,
+            done: 0,
+            total,
+            started,
+        })
+    }
+
+    /// The next page of events, or `None` once `until` is reached.
+    async fn next(&mut self) -> Result<Option<Vec<RecordedEvent>>> {
+        while !self.finished {
+            let mut page = self.store.read_all(self.after, &AllFilter::all(), PAGE).await?;
+            let full = page.len() == PAGE;
+            let before = page.len();
+            match self.until {
+                Until::Head => {}
+                Until::Position(last) => page.retain(|event| event.position <= last),
+                Until::Time(time) => {
+                    let keep = page
+                        .iter()
+                        .take_while(|event| event.metadata.recorded_at <= time)
+                        .count();
+                    page.truncate(keep);
+                }
+            }
+            self.finished = !full || page.len() < before;
+            if let Some(last) = page.last() {
+                self.after = last.position;
+                self.done += page.len() as u64;
+                return Ok(Some(page));
+            }
+        }
+        Ok(None)
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            done: self.done,
+            total: self.total.max(self.done),
+            elapsed: self.started.elapsed(),
+        }
+    }
 }

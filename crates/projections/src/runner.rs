@@ -1,5 +1,10 @@
 //! Keeping read models live: one task follows `$all` and feeds every
 //! projector, and callers can wait for a position (read your own writes).
+//! The read models are a SQLite file or a PostgreSQL schema
+//! ([`ReadModelWriter`]); the loop, the waits and the rebuild are the same
+//! for both. Several instances sharing PostgreSQL read models take turns
+//! ([`SharedLease`]): the one holding the lease projects, the others follow
+//! the stored checkpoints so their read-your-writes waits still work.
 
 use std::{
     path::{Path, PathBuf},
@@ -9,12 +14,41 @@ use std::{
 
 use futures::{FutureExt, StreamExt};
 use palaver_store::{AllFilter, EventStore, Position};
-use tokio::sync::watch;
+use palaver_store_postgres::{Lease, PgLeases};
+use tokio::{sync::watch, time::Instant};
 
-use crate::{Error, Result, database::ReadModelDb, rebuild};
+use crate::{
+    Error, Result,
+    database::ReadModelDb,
+    postgres::{PgReadModelDb, writer::drop_schema},
+    rebuild,
+};
 
 /// Most events folded in one transaction while catching up.
 const BATCH: usize = 2000;
+
+/// The lease that instances sharing PostgreSQL read models take turns on.
+pub const PROJECTIONS_LEASE: &str = "projections";
+/// How often an instance that does not project reads the stored
+/// checkpoints: the extra delay of read-your-writes there.
+const STANDBY_REFRESH: Duration = Duration::from_millis(100);
+/// How often an instance that does not project asks for the lease.
+const LEASE_POLL: Duration = Duration::from_secs(1);
+
+/// How an instance takes its turn projecting into PostgreSQL read models
+/// that several instances share. One holds the lease and projects; when it
+/// dies the lease expires and another takes over from the stored
+/// checkpoints. (Even two projecting at once could not apply an event
+/// twice: each batch locks the checkpoint rows; the lease saves the work.)
+#[derive(Clone, Debug)]
+pub struct SharedLease {
+    /// Leases in the shared database.
+    pub leases: PgLeases,
+    /// This instance, unique among live ones.
+    pub holder: String,
+    /// How long the lease lasts unless renewed (renewed every third).
+    pub ttl: Duration,
+}
 
 /// What the projection loop is doing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,11 +75,46 @@ pub struct Lag {
     pub seconds: f64,
 }
 
+/// The writable side of the read models, on either backend: what
+/// [`Projections::start`] feeds.
+#[derive(Debug)]
+pub enum ReadModelWriter {
+    /// A SQLite file ([`ReadModelDb::open`]).
+    Sqlite(ReadModelDb),
+    /// A PostgreSQL schema ([`PgReadModelDb::open`]).
+    Postgres(Box<PgReadModelDb>),
+}
+
+impl From<ReadModelDb> for ReadModelWriter {
+    fn from(db: ReadModelDb) -> Self {
+        ReadModelWriter::Sqlite(db)
+    }
+}
+
+impl From<PgReadModelDb> for ReadModelWriter {
+    fn from(db: PgReadModelDb) -> Self {
+        ReadModelWriter::Postgres(Box::new(db))
+    }
+}
+
+/// The loop's writer, shared with the handles.
+#[derive(Clone)]
+enum Writer {
+    /// Used from blocking threads.
+    Sqlite(Arc<Mutex<ReadModelDb>>),
+    Postgres {
+        db: Arc<tokio::sync::Mutex<PgReadModelDb>>,
+        /// The writer's checkpoints after its last batch, readable without
+        /// waiting for the batch in progress.
+        checkpoints: Arc<Mutex<Vec<(&'static str, Position)>>>,
+    },
+}
+
 /// Live read models over a store. Clones share the same loop.
 #[derive(Clone)]
 pub struct Projections {
     store: Arc<dyn EventStore>,
-    db: Arc<Mutex<ReadModelDb>>,
+    writer: Writer,
     path: PathBuf,
     position: watch::Receiver<Position>,
     /// Shared with the loop, so a rebuild can publish the swapped position.
@@ -62,30 +131,69 @@ impl std::fmt::Debug for Projections {
 }
 
 impl Projections {
-    /// Starts following `store` into `db` on the current tokio runtime. The
-    /// loop ends when `shutdown` resolves, after finishing its batch.
+    /// Starts following `store` into `db` (a [`ReadModelDb`] or a
+    /// [`PgReadModelDb`]) on the current tokio runtime. `path` is the SQLite
+    /// file's (a rebuild writes its scratch file beside it); PostgreSQL read
+    /// models do not use it. The loop ends when `shutdown` resolves, after
+    /// finishing its batch.
     pub fn start(
         store: Arc<dyn EventStore>,
-        db: ReadModelDb,
+        db: impl Into<ReadModelWriter>,
         path: impl AsRef<Path>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Self {
-        let (position_tx, position) = watch::channel(db.position());
+        Self::start_with(store, db.into(), path.as_ref(), None, shutdown)
+    }
+
+    /// Starts PostgreSQL read models that several instances share: this
+    /// instance projects only while it holds [`PROJECTIONS_LEASE`], and
+    /// otherwise follows the checkpoints the holder stores.
+    pub fn start_shared(
+        store: Arc<dyn EventStore>,
+        db: PgReadModelDb,
+        lease: SharedLease,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        Self::start_with(store, db.into(), Path::new(""), Some(lease), shutdown)
+    }
+
+    fn start_with(
+        store: Arc<dyn EventStore>,
+        db: ReadModelWriter,
+        path: &Path,
+        lease: Option<SharedLease>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        let (writer, position) = match db {
+            ReadModelWriter::Sqlite(db) => {
+                let position = db.position();
+                (Writer::Sqlite(Arc::new(Mutex::new(db))), position)
+            }
+            ReadModelWriter::Postgres(db) => {
+                let position = db.position();
+                let checkpoints = Arc::new(Mutex::new(sorted(&db.checkpoints())));
+                let db = Arc::new(tokio::sync::Mutex::new(*db));
+                (Writer::Postgres { db, checkpoints }, position)
+            }
+        };
+        let (position_tx, position) = watch::channel(position);
         let position_tx = Arc::new(position_tx);
         let (status_tx, status) = watch::channel(Status::Running);
-        let db = Arc::new(Mutex::new(db));
         let projections = Projections {
             store: Arc::clone(&store),
-            db: Arc::clone(&db),
-            path: path.as_ref().to_owned(),
+            writer: writer.clone(),
+            path: path.to_owned(),
             position,
             position_tx: Arc::clone(&position_tx),
             status,
         };
         tokio::spawn(async move {
-            let outcome = tokio::select! {
-                outcome = follow(store, db, &position_tx) => outcome,
-                () = shutdown => Ok(()),
+            let outcome = match lease {
+                None => tokio::select! {
+                    outcome = follow(store, writer, &position_tx) => outcome,
+                    () = shutdown => Ok(()),
+                },
+                Some(lease) => take_turns(store, writer, &position_tx, lease, shutdown).await,
             };
             let status = match outcome {
                 Ok(()) => Status::Stopped,
@@ -109,7 +217,7 @@ impl Projections {
         self.status.borrow().clone()
     }
 
-    /// The read-model database file.
+    /// The read-model database file (SQLite; as given to [`Projections::start`]).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -160,18 +268,37 @@ impl Projections {
 
     /// Each projector's checkpoint.
     pub fn checkpoints(&self) -> Vec<(&'static str, Position)> {
-        let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
-        let mut checkpoints: Vec<_> = db.checkpoints().into_iter().collect();
-        checkpoints.sort();
-        checkpoints
+        match &self.writer {
+            Writer::Sqlite(db) => sorted(&db.lock().unwrap_or_else(|p| p.into_inner()).checkpoints()),
+            Writer::Postgres { checkpoints, .. } => {
+                checkpoints.lock().unwrap_or_else(|p| p.into_inner()).clone()
+            }
+        }
     }
 
-    /// Rebuilds every read model from the start of `$all` into a fresh file
-    /// beside the live one, then swaps the new tables in atomically. Queries
-    /// are served from the old tables until the swap commits.
+    /// Rebuilds every read model from the start of `$all` into fresh
+    /// tables beside the live ones (a file beside the SQLite file, a
+    /// scratch schema beside the PostgreSQL one), then swaps the new rows
+    /// in atomically. Queries are served from the old rows until the swap
+    /// commits.
     pub async fn rebuild(&self, progress: impl FnMut(rebuild::Progress) + Send) -> Result<Position> {
+        let result = match &self.writer {
+            Writer::Sqlite(db) => self.rebuild_sqlite(db, progress).await,
+            Writer::Postgres { db, checkpoints } => self.rebuild_postgres(db, checkpoints, progress).await,
+        };
+        if let Ok(position) = result {
+            publish(&self.position_tx, position);
+        }
+        result
+    }
+
+    async fn rebuild_sqlite(
+        &self,
+        db: &Arc<Mutex<ReadModelDb>>,
+        progress: impl FnMut(rebuild::Progress) + Send,
+    ) -> Result<Position> {
         let projectors = {
-            let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+            let db = db.lock().unwrap_or_else(|p| p.into_inner());
             db.projectors().to_vec()
         };
         let fresh = self
@@ -188,7 +315,7 @@ impl Projections {
             )
             .await?;
             // Then, with the live loop held: the last few events, and the swap.
-            let db = Arc::clone(&self.db);
+            let db = Arc::clone(db);
             let store = Arc::clone(&self.store);
             let fresh_path = fresh.clone();
             let handle = tokio::runtime::Handle::current();
@@ -208,9 +335,6 @@ impl Projections {
             .map_err(|e| Error::Stopped(format!("rebuild task failed: {e}")))?
         }
         .await;
-        if let Ok(position) = result {
-            publish(&self.position_tx, position);
-        }
         for suffix in ["", "-wal", "-shm"] {
             let mut file = fresh.clone().into_os_string();
             file.push(suffix);
@@ -218,16 +342,61 @@ impl Projections {
         }
         result
     }
+
+    async fn rebuild_postgres(
+        &self,
+        db: &Arc<tokio::sync::Mutex<PgReadModelDb>>,
+        checkpoints: &Mutex<Vec<(&'static str, Position)>>,
+        progress: impl FnMut(rebuild::Progress) + Send,
+    ) -> Result<Position> {
+        let (scratch, projectors) = {
+            let db = db.lock().await;
+            let scratch = db.connector().in_schema(db.connector().schema().scratch());
+            (scratch, Arc::from(db.projectors().to_vec()))
+        };
+        let result = async {
+            // The bulk of the work, while the live loop goes on.
+            let mut rebuilt = PgReadModelDb::open_scratch(scratch.clone(), projectors).await?;
+            rebuild::catch_up_postgres(self.store.as_ref(), &mut rebuilt, rebuild::Until::Head, progress)
+                .await?;
+            // Then, with the live loop held: the last few events, and the
+            // swap (which takes the very last ones with the checkpoint rows
+            // locked, so no other instance gets ahead of it).
+            let mut live = db.lock().await;
+            rebuild::catch_up_postgres(self.store.as_ref(), &mut rebuilt, rebuild::Until::Head, |_| {})
+                .await?;
+            live.swap_in(&mut rebuilt, self.store.as_ref()).await?;
+            *checkpoints.lock().unwrap_or_else(|p| p.into_inner()) = sorted(&live.checkpoints());
+            Ok(live.position())
+        }
+        .await;
+        if let Err(error) = drop_schema(&scratch).await {
+            tracing::warn!(%error, schema = %scratch.schema(), "could not drop a rebuild's scratch schema");
+        }
+        result
+    }
+}
+
+fn sorted(checkpoints: &std::collections::HashMap<&'static str, Position>) -> Vec<(&'static str, Position)> {
+    let mut sorted: Vec<_> = checkpoints
+        .iter()
+        .map(|(name, position)| (*name, *position))
+        .collect();
+    sorted.sort();
+    sorted
 }
 
 /// Follows `$all` from the lowest checkpoint, in batches of whatever is
 /// ready, until the subscription ends or a batch fails.
 async fn follow(
     store: Arc<dyn EventStore>,
-    db: Arc<Mutex<ReadModelDb>>,
+    writer: Writer,
     position: &watch::Sender<Position>,
 ) -> Result<()> {
-    let from = db.lock().unwrap_or_else(|p| p.into_inner()).position();
+    let from = match &writer {
+        Writer::Sqlite(db) => db.lock().unwrap_or_else(|p| p.into_inner()).position(),
+        Writer::Postgres { db, .. } => db.lock().await.position(),
+    };
     let mut events = store.subscribe_all(from, AllFilter::all());
     while let Some(first) = events.next().await {
         let mut batch = vec![first?];
@@ -237,18 +406,133 @@ async fn follow(
                 _ => break,
             }
         }
-        let db = Arc::clone(&db);
-        let (reached, applied) = tokio::task::spawn_blocking(move || {
-            let mut db = db.lock().unwrap_or_else(|p| p.into_inner());
-            let applied = db.apply(&batch);
-            // On a failure the events before the bad one are committed too.
-            (db.position(), applied)
-        })
-        .await
+        // Each batch runs to its end in a task of its own, even if the loop
+        // is told to stop meanwhile.
+        let (reached, applied) = match &writer {
+            Writer::Sqlite(db) => {
+                let db = Arc::clone(db);
+                tokio::task::spawn_blocking(move || {
+                    let mut db = db.lock().unwrap_or_else(|p| p.into_inner());
+                    let applied = db.apply(&batch);
+                    // On a failure the events before the bad one are committed too.
+                    (db.position(), applied)
+                })
+                .await
+            }
+            Writer::Postgres { db, checkpoints } => {
+                let (db, checkpoints) = (Arc::clone(db), Arc::clone(checkpoints));
+                tokio::spawn(async move {
+                    let mut db = db.lock().await;
+                    let applied = db.apply(&batch).await;
+                    *checkpoints.lock().unwrap_or_else(|p| p.into_inner()) = sorted(&db.checkpoints());
+                    (db.position(), applied)
+                })
+                .await
+            }
+        }
         .map_err(|e| Error::Stopped(format!("projection task failed: {e}")))?;
         publish(position, reached);
         applied?;
     }
+    Ok(())
+}
+
+/// Projects while this instance holds the shared lease; follows the
+/// stored checkpoints while another does. Ends on `shutdown` (releasing
+/// the lease, so another instance takes over at once) or on an error.
+async fn take_turns(
+    store: Arc<dyn EventStore>,
+    writer: Writer,
+    position: &watch::Sender<Position>,
+    lease: SharedLease,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let Writer::Postgres { db, checkpoints } = &writer else {
+        return Err(Error::Stopped(
+            "only PostgreSQL read models are shared".to_owned(),
+        ));
+    };
+    tokio::pin!(shutdown);
+    loop {
+        let held = tokio::select! {
+            held = standby(db, checkpoints, position, &lease) => held,
+            () = &mut shutdown => return Ok(()),
+        };
+        tracing::info!(holder = %lease.holder, token = held.token(), "this instance projects the read models now");
+        refresh(db, checkpoints, position).await?;
+        let outcome = tokio::select! {
+            outcome = follow(Arc::clone(&store), writer.clone(), position) => outcome,
+            () = keep(&lease, &held) => {
+                tracing::warn!(holder = %lease.holder, "lost the read models' lease: another instance projects now");
+                continue;
+            }
+            () = &mut shutdown => Ok(()),
+        };
+        if let Err(error) = lease.leases.release(held).await {
+            tracing::warn!(%error, "could not release the read models' lease; it will expire");
+        }
+        return outcome;
+    }
+}
+
+/// Follows the stored checkpoints until this instance gets the lease.
+async fn standby(
+    db: &tokio::sync::Mutex<PgReadModelDb>,
+    checkpoints: &Mutex<Vec<(&'static str, Position)>>,
+    position: &watch::Sender<Position>,
+    lease: &SharedLease,
+) -> Lease {
+    let mut next_ask = Instant::now();
+    loop {
+        if Instant::now() >= next_ask {
+            match lease
+                .leases
+                .try_acquire(PROJECTIONS_LEASE, &lease.holder, lease.ttl)
+                .await
+            {
+                Ok(Some(held)) => return held,
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "could not ask for the read models' lease"),
+            }
+            next_ask = Instant::now() + LEASE_POLL;
+        }
+        if let Err(error) = refresh(db, checkpoints, position).await {
+            tracing::warn!(%error, "could not read the read models' checkpoints");
+        }
+        tokio::time::sleep(STANDBY_REFRESH).await;
+    }
+}
+
+/// Renews `held` every third of its time; returns once it is lost, or once
+/// a whole time to live passed without a successful renewal (the database
+/// may be unreachable: another instance may hold it by now).
+async fn keep(lease: &SharedLease, held: &Lease) {
+    let mut renewed = Instant::now();
+    loop {
+        tokio::time::sleep(lease.ttl / 3).await;
+        match lease.leases.renew(held).await {
+            Ok(true) => renewed = Instant::now(),
+            Ok(false) => return,
+            Err(error) => {
+                tracing::warn!(%error, "could not renew the read models' lease");
+                if renewed.elapsed() >= lease.ttl {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Takes the stored checkpoints and publishes the position they reach.
+async fn refresh(
+    db: &tokio::sync::Mutex<PgReadModelDb>,
+    checkpoints: &Mutex<Vec<(&'static str, Position)>>,
+    position: &watch::Sender<Position>,
+) -> Result<()> {
+    let mut db = db.lock().await;
+    let reached = db.refresh().await?;
+    *checkpoints.lock().unwrap_or_else(|p| p.into_inner()) = sorted(&db.checkpoints());
+    publish(position, reached);
     Ok(())
 }
 

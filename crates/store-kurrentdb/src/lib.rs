@@ -30,7 +30,7 @@
 //!   outages, and the task behind `watch_head`.
 //!
 //! The contract suite runs against a real server when
-//! `PALAVER_TEST_KURRENTDB_URL` is set (`tests/contract_kurrentdb.rs`).
+//! `PALAVER_TEST_KURRENTDB_URL` is set (`tests/kurrentdb/contract_kurrentdb.rs`).
 
 mod codec;
 mod connect;

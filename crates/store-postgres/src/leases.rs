@@ -9,7 +9,9 @@
 //! `false`, or once a time-to-live has passed since its last successful
 //! renewal (the database may be unreachable). The fencing token grows with
 //! every grant of a name, so anything the job writes elsewhere can carry
-//! it and a writer with a smaller token can be turned away.
+//! it and a writer with a smaller token can be turned away. A job's
+//! checkpoint is kept the same way ([`PgLeases::save_checkpoint`]): only the
+//! current holder can move it.
 
 use std::{sync::Arc, time::Duration};
 
@@ -190,6 +192,43 @@ impl PgLeases {
         })
         .await?;
         Ok(())
+    }
+
+    /// The position job `name` saved last with
+    /// [`PgLeases::save_checkpoint`], `None` if it never saved one.
+    pub async fn checkpoint(&self, name: &str) -> Result<Option<u64>> {
+        check_name("name", name)?;
+        let row = self
+            .run(|client| async move {
+                let statement = client
+                    .prepare_typed(include_str!("sql/checkpoint_load.sql"), &[Type::TEXT])
+                    .await?;
+                client.query_opt(&statement, &[&name]).await
+            })
+            .await?;
+        Ok(row.map(|row| row.get::<_, i64>(0) as u64))
+    }
+
+    /// Saves `position` as the checkpoint of the job `lease` is for, only
+    /// while `lease` is still held: `false` if it was lost, and then
+    /// nothing changed (the instance that took over owns the checkpoint).
+    pub async fn save_checkpoint(&self, lease: &Lease, position: u64) -> Result<bool> {
+        let token = lease.token as i64;
+        let position = i64::try_from(position).unwrap_or(i64::MAX);
+        let saved = self
+            .run(|client| async move {
+                let statement = client
+                    .prepare_typed(
+                        include_str!("sql/checkpoint_save.sql"),
+                        &[Type::TEXT, Type::TEXT, Type::INT8, Type::INT8],
+                    )
+                    .await?;
+                client
+                    .execute(&statement, &[&lease.name, &lease.holder, &token, &position])
+                    .await
+            })
+            .await?;
+        Ok(saved == 1)
     }
 
     /// Runs `statement` on the connection, opening it if needed, and

@@ -15,7 +15,13 @@ use tokio_postgres::{Client, IsolationLevel};
 use crate::{LOCK_CLASS_MIGRATE, connect::db_error, options::SchemaName};
 
 /// Every migration, in order: entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[(&str, &str)] = &[("events", include_str!("migrations/0001_events.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("events", include_str!("migrations/0001_events.sql")),
+    (
+        "job checkpoints",
+        include_str!("migrations/0002_job_checkpoints.sql"),
+    ),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

@@ -11,6 +11,8 @@
 //!   retries with backoff, checkpoints that never pass unfinished work).
 //! - [`checkpoint`]: where workers remember how far they got.
 //! - [`lease`]: who runs a worker when several instances could.
+//! - [`postgres`]: leases and fenced checkpoints in PostgreSQL, for several
+//!   instances over one database.
 //! - [`intake`]: stored WhatsApp webhooks into commands; parked payloads.
 //! - [`delivery`]: queued messages to the Cloud API, at most once each.
 //! - [`timers`]: durable timers scheduled from events and fired when due.
@@ -22,11 +24,13 @@ pub mod checkpoint;
 pub mod delivery;
 pub mod intake;
 pub mod lease;
+pub mod postgres;
 pub mod runner;
 pub mod timers;
 
 pub use checkpoint::{Checkpoints, SqliteCheckpoints};
 pub use lease::{LeaseProvider, LocalLeases};
+pub use postgres::PgCoordination;
 pub use runner::{Process, ProcessError, RunOptions, Runtime, run};
 
 /// Why a worker stopped or could not start.

@@ -39,6 +39,9 @@ impl Projector for ContactsProjector {
     fn schema(&self) -> &'static str {
         include_str!("sql/contacts.sql")
     }
+    fn postgres_schema(&self) -> &'static str {
+        include_str!("sql/contacts.postgres.sql")
+    }
     fn tables(&self) -> &'static [&'static str] {
         &["contacts", "contact_phones", "contact_threads"]
     }
@@ -107,7 +110,8 @@ impl Projector for ContactsProjector {
                 identity.contact_id.to_string(),
             )),
             DomainEvent::Thread(ThreadEvent::CustomerMessageAccepted { thread_id, sent_at, .. }) => out.push(stmt!(
-                "UPDATE contacts SET last_active_at = MAX(COALESCE(last_active_at, ?2), ?2) \
+                "UPDATE contacts SET last_active_at = CASE WHEN ?2 >= COALESCE(last_active_at, ?2) THEN ?2 \
+                 ELSE last_active_at END \
                  WHERE contact_id = (SELECT contact_id FROM contact_threads WHERE thread_id = ?1)",
                 thread_id.to_string(),
                 *sent_at,

@@ -34,6 +34,9 @@ impl Projector for InboxProjector {
     fn schema(&self) -> &'static str {
         include_str!("sql/inbox.sql")
     }
+    fn postgres_schema(&self) -> &'static str {
+        include_str!("sql/inbox.postgres.sql")
+    }
     fn tables(&self) -> &'static [&'static str] {
         &["inbox", "inbox_threads"]
     }
@@ -90,6 +93,9 @@ impl Projector for InboxProjector {
                 // Out-of-order webhooks: only a newer message replaces the
                 // preview. (WhatsApp's timestamp can precede the conversation's
                 // own start, which is when Palaver received the message.)
+                // Greatest and least are spelt CASE WHEN: SQLite's MAX(a, b)
+                // is not PostgreSQL's. A NULL waiting_since compares as
+                // unknown, so the ELSE takes the new time.
                 out.push(stmt!(
                     "UPDATE inbox SET \
                      last_message_preview = CASE WHEN ?2 >= COALESCE(last_message_at, ?2) THEN ?3 \
@@ -98,10 +104,11 @@ impl Projector for InboxProjector {
                          ELSE last_message_kind END, \
                      last_message_direction = CASE WHEN ?2 >= COALESCE(last_message_at, ?2) THEN 'inbound' \
                          ELSE last_message_direction END, \
-                     last_message_at = MAX(COALESCE(last_message_at, ?2), ?2), \
-                     last_activity_at = MAX(last_activity_at, ?2), \
+                     last_message_at = CASE WHEN ?2 >= COALESCE(last_message_at, ?2) THEN ?2 \
+                         ELSE last_message_at END, \
+                     last_activity_at = CASE WHEN ?2 > last_activity_at THEN ?2 ELSE last_activity_at END, \
                      unread_count = unread_count + 1, \
-                     waiting_since = COALESCE(MIN(waiting_since, ?2), ?2), \
+                     waiting_since = CASE WHEN waiting_since <= ?2 THEN waiting_since ELSE ?2 END, \
                      window_warning_closes_at = CASE WHEN ?2 >= COALESCE(last_message_at, ?2) THEN NULL \
                          ELSE window_warning_closes_at END \
                      WHERE conversation_id = ?1",
@@ -116,8 +123,10 @@ impl Projector for InboxProjector {
                 // A reply answers everything the customer said before it.
                 out.push(stmt!(
                     "UPDATE inbox SET last_message_preview = ?3, last_message_kind = ?4, \
-                     last_message_direction = 'outbound', last_message_at = MAX(COALESCE(last_message_at, ?2), ?2), \
-                     last_activity_at = MAX(last_activity_at, ?2), \
+                     last_message_direction = 'outbound', \
+                     last_message_at = CASE WHEN ?2 >= COALESCE(last_message_at, ?2) THEN ?2 \
+                         ELSE last_message_at END, \
+                     last_activity_at = CASE WHEN ?2 > last_activity_at THEN ?2 ELSE last_activity_at END, \
                      unread_count = 0, waiting_since = NULL, window_warning_closes_at = NULL \
                      WHERE conversation_id = ?1",
                     conversation_id.to_string(),

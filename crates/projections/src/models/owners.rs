@@ -40,6 +40,9 @@ impl Projector for OwnersProjector {
     fn schema(&self) -> &'static str {
         include_str!("sql/owners.sql")
     }
+    fn postgres_schema(&self) -> &'static str {
+        include_str!("sql/owners.postgres.sql")
+    }
     fn tables(&self) -> &'static [&'static str] {
         &["stream_owners"]
     }

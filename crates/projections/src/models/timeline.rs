@@ -35,6 +35,9 @@ impl Projector for TimelineProjector {
     fn schema(&self) -> &'static str {
         include_str!("sql/timeline.sql")
     }
+    fn postgres_schema(&self) -> &'static str {
+        include_str!("sql/timeline.postgres.sql")
+    }
     fn tables(&self) -> &'static [&'static str] {
         &["timeline"]
     }

@@ -26,6 +26,9 @@ impl Projector for TimersProjector {
     fn schema(&self) -> &'static str {
         include_str!("sql/timers.sql")
     }
+    fn postgres_schema(&self) -> &'static str {
+        include_str!("sql/timers.postgres.sql")
+    }
     fn tables(&self) -> &'static [&'static str] {
         &["pending_timers"]
     }

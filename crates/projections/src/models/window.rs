@@ -23,6 +23,9 @@ impl Projector for WindowProjector {
     fn schema(&self) -> &'static str {
         include_str!("sql/window.sql")
     }
+    fn postgres_schema(&self) -> &'static str {
+        include_str!("sql/window.postgres.sql")
+    }
     fn tables(&self) -> &'static [&'static str] {
         &["window_state"]
     }
@@ -63,8 +66,10 @@ impl Projector for WindowProjector {
                 // Webhooks arrive out of order: the latest timestamp wins.
                 out.push(stmt!(
                     "UPDATE window_state SET \
-                     last_customer_message_at = MAX(COALESCE(last_customer_message_at, ?2), ?2), \
-                     window_closes_at = MAX(COALESCE(last_customer_message_at, ?2), ?2) + ?3, \
+                     last_customer_message_at = CASE WHEN ?2 >= COALESCE(last_customer_message_at, ?2) \
+                         THEN ?2 ELSE last_customer_message_at END, \
+                     window_closes_at = CASE WHEN ?2 >= COALESCE(last_customer_message_at, ?2) \
+                         THEN ?2 ELSE last_customer_message_at END + ?3, \
                      current_conversation_id = ?4 \
                      WHERE thread_id = ?1",
                     thread_id.to_string(),

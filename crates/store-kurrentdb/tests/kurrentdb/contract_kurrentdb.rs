@@ -16,7 +16,6 @@
 //! `docs/adr/0006-kurrentdb-store.md`); `kurrentdb.rs` checks what it keeps
 //! of each.
 
-use crate::contract;
 use crate::support;
 
 contract_suite!(

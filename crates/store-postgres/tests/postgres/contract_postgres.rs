@@ -2,7 +2,6 @@
 //! that is dropped afterwards. Needs the server at
 //! `PALAVER_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
 
-use crate::contract;
 use crate::support;
 
 contract_suite!(support::fresh().await);
