@@ -8,7 +8,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::mpsc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use palaver_api::auth::BearerToken;
@@ -198,6 +198,48 @@ impl Clients {
             events: EventServiceClient::with_interceptor(channel.clone(), bearer.clone()),
             clock: TestClockServiceClient::with_interceptor(channel.clone(), bearer.clone()),
             webhooks: WebhookServiceClient::with_interceptor(channel, bearer),
+        }
+    }
+
+    /// The workspace's only conversation, once it holds `messages` messages
+    /// (fails if the workspace has more than one, or after 20 s).
+    pub async fn conversation_with(
+        &mut self,
+        workspace: &str,
+        messages: usize,
+    ) -> pb::GetConversationResponse {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let rows = self
+                .inbox
+                .list_inbox(pb::ListInboxRequest {
+                    options: query(workspace, 0),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .rows;
+            assert!(rows.len() <= 1, "one conversation, not {}", rows.len());
+            if let Some(row) = rows.first() {
+                let conversation = self
+                    .inbox
+                    .get_conversation(pb::GetConversationRequest {
+                        options: query(workspace, 0),
+                        conversation_id: row.conversation_id.clone(),
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                if conversation.messages.len() >= messages {
+                    return conversation;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no conversation with {messages} messages in time"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }

@@ -124,43 +124,6 @@ fn inbound(id: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The workspace's only conversation once it holds `messages` messages.
-async fn conversation_with(clients: &mut Clients, messages: usize) -> pb::GetConversationResponse {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = clients
-            .inbox
-            .list_inbox(pb::ListInboxRequest {
-                options: query(WORKSPACE, 0),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .rows;
-        assert!(rows.len() <= 1, "one conversation, not {}", rows.len());
-        if let Some(row) = rows.first() {
-            let conversation = clients
-                .inbox
-                .get_conversation(pb::GetConversationRequest {
-                    options: query(WORKSPACE, 0),
-                    conversation_id: row.conversation_id.clone(),
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            if conversation.messages.len() >= messages {
-                return conversation;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no conversation with {messages} messages in time"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn reply(clients: &mut Clients, conversation_id: &str, message_id: &str, text: &str) {
     clients
         .conversations
@@ -222,7 +185,7 @@ async fn when_the_lease_holder_dies_the_other_instance_takes_over_without_doing_
             .0,
         200
     );
-    let conversation = conversation_with(&mut clients, 1).await;
+    let conversation = clients.conversation_with(WORKSPACE, 1).await;
     let conversation_id = conversation.conversation.unwrap().conversation_id;
     reply(
         &mut clients,
@@ -232,7 +195,7 @@ async fn when_the_lease_holder_dies_the_other_instance_takes_over_without_doing_
     )
     .await;
     wait_for_sends(&stub.requests, 1).await;
-    conversation_with(&mut clients, 2).await;
+    clients.conversation_with(WORKSPACE, 2).await;
     // Timestamps are whole seconds: keep the messages in distinct ones.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
@@ -241,7 +204,7 @@ async fn when_the_lease_holder_dies_the_other_instance_takes_over_without_doing_
             .0,
         200
     );
-    conversation_with(&mut clients, 3).await;
+    clients.conversation_with(WORKSPACE, 3).await;
 
     // The holder dies.
     drop(first);
@@ -257,7 +220,7 @@ async fn when_the_lease_holder_dies_the_other_instance_takes_over_without_doing_
     // first's last message was not projected again), a new reply out.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(post(&second.http, &inbound("wamid.IN_3", "Hello?")).await.0, 200);
-    conversation_with(&mut clients, 4).await;
+    clients.conversation_with(WORKSPACE, 4).await;
     let rows = clients
         .inbox
         .list_inbox(pb::ListInboxRequest {
@@ -287,9 +250,9 @@ async fn when_the_lease_holder_dies_the_other_instance_takes_over_without_doing_
 
     // Settle, then count: each message once in the timeline, each reply
     // sent once, one inbox row.
-    conversation_with(&mut clients, 5).await;
+    clients.conversation_with(WORKSPACE, 5).await;
     tokio::time::sleep(Duration::from_secs(LEASE_TTL_SECONDS)).await;
-    let conversation = conversation_with(&mut clients, 5).await;
+    let conversation = clients.conversation_with(WORKSPACE, 5).await;
     let texts: Vec<_> = conversation
         .messages
         .iter()

@@ -81,39 +81,6 @@ async fn connect(clients: &mut Clients) {
         .unwrap();
 }
 
-/// Waits until the inbox holds a conversation with at least `messages`
-/// messages; returns it.
-async fn conversation_with(clients: &mut Clients, messages: usize) -> pb::GetConversationResponse {
-    for _ in 0..200 {
-        let rows = clients
-            .inbox
-            .list_inbox(pb::ListInboxRequest {
-                options: query(WORKSPACE, 0),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .rows;
-        if let Some(row) = rows.first() {
-            let conversation = clients
-                .inbox
-                .get_conversation(pb::GetConversationRequest {
-                    options: query(WORKSPACE, 0),
-                    conversation_id: row.conversation_id.clone(),
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            if conversation.messages.len() >= messages {
-                return conversation;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no conversation with {messages} messages in time");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_subscription_handshake_answers_only_the_right_token() {
     let server = start(&[]);
@@ -160,7 +127,7 @@ async fn every_message_kind_reaches_the_timeline() {
         let (status, body) = post(&server.http, &fixture(kind)).await;
         assert_eq!(status, 200, "{kind}: {body}");
     }
-    let conversation = conversation_with(&mut clients, kinds.len()).await;
+    let conversation = clients.conversation_with(WORKSPACE, kinds.len()).await;
     let seen: std::collections::BTreeSet<String> =
         conversation.messages.iter().map(|m| m.kind.clone()).collect();
     for kind in [
@@ -260,7 +227,7 @@ async fn a_payload_for_an_unconnected_number_waits_and_is_replayed_on_connect() 
     };
     assert!(parked.contains(NUMBER), "{parked}");
     connect(&mut clients).await;
-    let conversation = conversation_with(&mut clients, 1).await;
+    let conversation = clients.conversation_with(WORKSPACE, 1).await;
     assert_eq!(conversation.messages[0].summary, "Hello! Is my order on its way?");
 }
 
@@ -286,7 +253,7 @@ async fn a_burst_from_a_new_number_makes_one_lead_and_one_conversation_and_redel
     for post in posts {
         assert_eq!(post.await.unwrap(), 200);
     }
-    let conversation = conversation_with(&mut clients, 12).await;
+    let conversation = clients.conversation_with(WORKSPACE, 12).await;
     // Give redeliveries time to (not) add anything.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let again = clients
@@ -433,7 +400,7 @@ async fn replies_go_to_the_cloud_api_once_and_statuses_come_back_by_webhook() {
         .unwrap();
     connect(&mut clients).await;
     assert_eq!(post(&server.http, &fixture("text")).await.0, 200);
-    let conversation = conversation_with(&mut clients, 1).await;
+    let conversation = clients.conversation_with(WORKSPACE, 1).await;
     let conversation_id = conversation.conversation.unwrap().conversation_id;
     let reply = |message_id: &str, body: &str| pb::SendReplyRequest {
         options: command(WORKSPACE),
@@ -476,7 +443,7 @@ async fn replies_go_to_the_cloud_api_once_and_statuses_come_back_by_webhook() {
 
     let mut settled = None;
     for _ in 0..200 {
-        let conversation = conversation_with(&mut clients, 3).await;
+        let conversation = clients.conversation_with(WORKSPACE, 3).await;
         let out: Vec<_> = conversation
             .messages
             .iter()
@@ -508,7 +475,7 @@ async fn a_customer_known_only_by_a_business_scoped_id_gets_a_lead_and_a_convers
     let mut clients = server.clients(&server.admin_token).await;
     connect(&mut clients).await;
     assert_eq!(post(&server.http, &fixture("bsuid_only")).await.0, 200);
-    let conversation = conversation_with(&mut clients, 1).await;
+    let conversation = clients.conversation_with(WORKSPACE, 1).await;
     let row = conversation.conversation.unwrap();
     assert_eq!(row.contact_name, "Ada Lovelace");
     let contact = clients
