@@ -43,7 +43,7 @@ pub struct Options {
     #[arg(
         long,
         env = "PALAVER_BENCH_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
     )]
     postgres_url: String,
     /// Single-event appends by the one writer.
@@ -68,7 +68,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             postgres_url: std::env::var("PALAVER_BENCH_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".to_owned()),
             single_appends: 1_000,
             appends_per_writer: 200,
             batches: 400,

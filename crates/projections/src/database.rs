@@ -204,45 +204,15 @@ impl ReadModelDb {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db("starting a projection batch"))?;
         let mut reached = self.checkpoints.clone();
-        let mut failure = None;
-        let projectors = Arc::clone(&self.projectors);
-        'events: for event in events {
-            // Decoded once, and only if some projector behind it reads it.
-            let mut decoded = None;
-            for (i, projector) in projectors.iter().enumerate() {
-                if event.position <= reached[i]
-                    || !projector.event_types().contains(&event.event_type.as_str())
-                {
-                    continue;
-                }
-                let domain_event = match &mut decoded {
-                    Some(domain_event) => domain_event,
-                    None => match codec::decode(&event.event_type, event.schema_version, &event.payload) {
-                        Ok(domain_event) => decoded.insert(domain_event),
-                        Err(error) => {
-                            failure = Some(undecodable(projector.name(), event, error.to_string()));
-                            break 'events;
-                        }
-                    },
-                };
-                self.statements.clear();
-                if let Err(error) = projector.project(event, domain_event, &mut self.statements) {
-                    failure = Some(undecodable(projector.name(), event, error.0));
-                    break 'events;
-                }
-                for statement in &self.statements {
-                    let mut prepared = tx
-                        .prepare_cached(statement.sql)
-                        .map_err(db("preparing a projection"))?;
-                    prepared
-                        .execute(rusqlite::params_from_iter(statement.params.iter()))
-                        .map_err(db("applying a projection"))?;
-                }
-            }
-            // Every projector behind this event has now taken it.
-            for position in reached.iter_mut() {
-                *position = (*position).max(event.position);
-            }
+        self.statements.clear();
+        let failure = fold(&self.projectors, &mut reached, events, &mut self.statements);
+        for statement in &self.statements {
+            let mut prepared = tx
+                .prepare_cached(statement.sql)
+                .map_err(db("preparing a projection"))?;
+            prepared
+                .execute(rusqlite::params_from_iter(statement.params.iter()))
+                .map_err(db("applying a projection"))?;
         }
         let now = chrono::Utc::now().timestamp_micros();
         for (i, projector) in self.projectors.iter().enumerate() {
@@ -328,6 +298,49 @@ impl ReadModelDb {
         self.checkpoints = result?;
         Ok(())
     }
+}
+
+/// Turns `events` (ascending) into the statements of every projector that
+/// has not taken them yet, in order, decoding each event once and only if
+/// some projector behind it reads it. `reached` (one position per
+/// projector, in order) moves past each event as it is taken. Stops at the
+/// first event a projector cannot take and returns why: the statements of
+/// the events before it stand, nothing of it or after it is in `out`.
+/// Both backends apply a batch through this.
+pub(crate) fn fold(
+    projectors: &[Arc<dyn Projector>],
+    reached: &mut [Position],
+    events: &[RecordedEvent],
+    out: &mut Vec<Statement>,
+) -> Option<Error> {
+    for event in events {
+        let taken = out.len();
+        let mut decoded = None;
+        for (i, projector) in projectors.iter().enumerate() {
+            if event.position <= reached[i] || !projector.event_types().contains(&event.event_type.as_str()) {
+                continue;
+            }
+            let domain_event = match &mut decoded {
+                Some(domain_event) => domain_event,
+                None => match codec::decode(&event.event_type, event.schema_version, &event.payload) {
+                    Ok(domain_event) => decoded.insert(domain_event),
+                    Err(error) => {
+                        out.truncate(taken);
+                        return Some(undecodable(projector.name(), event, error.to_string()));
+                    }
+                },
+            };
+            if let Err(error) = projector.project(event, domain_event, out) {
+                out.truncate(taken);
+                return Some(undecodable(projector.name(), event, error.0));
+            }
+        }
+        // Every projector behind this event has now taken it.
+        for position in reached.iter_mut() {
+            *position = (*position).max(event.position);
+        }
+    }
+    None
 }
 
 pub(crate) fn undecodable(projector: &'static str, event: &RecordedEvent, reason: String) -> Error {

@@ -20,8 +20,8 @@ use tokio_postgres::{Client, types::Type};
 
 use crate::{
     PostgresOptions,
-    connect::{Connector, db_error},
-    options::SchemaName,
+    connect::{Connector, db_error, store_session},
+    options::schema_name,
     schema,
 };
 
@@ -106,8 +106,8 @@ impl PgLeases {
     /// `options.schema` (the same as the event store's; only the schema is
     /// used from `options`).
     pub async fn open(url: &str, options: &PostgresOptions) -> Result<Self> {
-        let connector = Connector::new(url, SchemaName::new(&options.schema)?)?;
-        let mut client = connector.connect("leases").await?;
+        let connector = Connector::new(url, schema_name(&options.schema)?)?;
+        let mut client = connector.connect(store_session("leases")).await?;
         schema::migrate(&mut client, connector.schema(), connector.location()).await?;
         Ok(PgLeases {
             inner: Arc::new(Inner {
@@ -245,7 +245,7 @@ impl PgLeases {
             match slot.as_ref().filter(|client| !client.is_closed()) {
                 Some(client) => Arc::clone(client),
                 None => {
-                    let client = Arc::new(self.inner.connector.connect("leases").await?);
+                    let client = Arc::new(self.inner.connector.connect(store_session("leases")).await?);
                     *slot = Some(Arc::clone(&client));
                     client
                 }

@@ -13,12 +13,15 @@
 //! - [`leases`]: [`PgLeases`], time-limited, fenced leases on the
 //!   database's clock.
 //! - [`PostgresOptions`] (in [`options`]): schema, limits, connections.
+//! - [`connect`]: the URL, TLS (`sslmode`), schema names and session
+//!   setup, public because the read models in `palaver-projections`
+//!   connect to the same database the same way.
 //!
 //! Every query is a file in `sql/`. The design is argued in
 //! `docs/adr/0005-postgres-global-order.md` and described for operators in
 //! `docs/store-postgres.md`.
 
-mod connect;
+pub mod connect;
 pub mod leases;
 pub mod live;
 pub mod options;

@@ -16,7 +16,10 @@ use palaver_store::{Error, Position, Result};
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::{Client, Notification, Statement};
 
-use crate::connect::{Connector, db_error};
+use crate::{
+    connect::{Connector, db_error, store_session},
+    options::channel,
+};
 
 /// Shortest and longest wait between two connection attempts.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -73,8 +76,8 @@ async fn follow_inner(
     backoff: &mut Duration,
 ) -> Result<std::convert::Infallible> {
     let (client, mut notes) = if notifications {
-        let (client, notes) = connector.connect_listening("listener").await?;
-        let channel = connector.schema().channel();
+        let (client, notes) = connector.connect_listening(store_session("listener")).await?;
+        let channel = channel(connector.schema());
         match client.batch_execute(&format!("LISTEN \"{channel}\"")).await {
             Ok(()) => (client, Some(notes)),
             // A pooler may refuse LISTEN: polling alone still finds every
@@ -87,7 +90,7 @@ async fn follow_inner(
             Err(error) => return Err(db_error("listening for appends")(error)),
         }
     } else {
-        (connector.connect("poller").await?, None)
+        (connector.connect(store_session("poller")).await?, None)
     };
     let statement = client
         .prepare(include_str!("sql/head.sql"))

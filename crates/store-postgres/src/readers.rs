@@ -16,7 +16,7 @@ use palaver_store::Result;
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, Statement, types::Type};
 
-use crate::connect::{Connector, db_error};
+use crate::connect::{Connector, db_error, store_session};
 
 /// One read connection and its statements.
 pub(crate) struct Reader {
@@ -31,7 +31,7 @@ pub(crate) struct Reader {
 
 impl Reader {
     async fn open(connector: &Connector) -> Result<Self> {
-        let client = connector.connect("reader").await?;
+        let client = connector.connect(store_session("reader")).await?;
         let c = &client;
         let (stream_forwards, stream_backwards, all) = futures::future::try_join3(
             c.prepare_typed(

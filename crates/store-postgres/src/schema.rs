@@ -12,7 +12,10 @@ use std::path::PathBuf;
 use palaver_store::{Error, Result};
 use tokio_postgres::{Client, IsolationLevel};
 
-use crate::{LOCK_CLASS_MIGRATE, connect::db_error, options::SchemaName};
+use crate::{
+    LOCK_CLASS_MIGRATE,
+    connect::{SchemaName, db_error},
+};
 
 /// Every migration, in order: entry `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[(&str, &str)] = &[

@@ -16,9 +16,9 @@ use tokio::{
 
 use crate::{
     PgLeases, PostgresOptions,
-    connect::{Connector, db_error},
+    connect::{Connector, db_error, store_session},
     live,
-    options::SchemaName,
+    options::schema_name,
     readers::Readers,
     rows::{decode_all, to_sql_int},
     schema,
@@ -69,15 +69,14 @@ impl Drop for Inner {
 }
 
 impl PostgresStore {
-    /// Connects to the database at `url` (`postgres://user@host:port/db`,
-    /// no TLS), creates or migrates the store in `options.schema`, and
+    /// Connects to the database at `url` (`postgres://user@host:port/db`;
+    /// TLS as its `sslmode` says, see [`crate::connect::SslMode`]), creates or migrates the store in `options.schema`, and
     /// starts the writer and the head follower. A schema written by a newer
     /// Palaver ([`Error::SchemaTooNew`]) or holding other tables
     /// ([`Error::NotAnEventStore`]) is refused untouched.
     pub async fn open(url: &str, options: PostgresOptions) -> Result<Self> {
-        let schema = SchemaName::new(&options.schema)?;
-        let connector = Connector::new(url, schema)?;
-        let mut client = connector.connect("writer").await?;
+        let connector = Connector::new(url, schema_name(&options.schema)?)?;
+        let mut client = connector.connect(store_session("writer")).await?;
         schema::migrate(&mut client, connector.schema(), connector.location()).await?;
         let last: i64 = client
             .query_one(include_str!("sql/head.sql"), &[])
@@ -116,8 +115,8 @@ impl PostgresStore {
     /// Drops `schema` and everything in it, if it exists: for tests and
     /// benchmarks. Stores open on it fail from then on.
     pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
-        let connector = Connector::new(url, SchemaName::new(schema)?)?;
-        let client = connector.connect("admin").await?;
+        let connector = Connector::new(url, schema_name(schema)?)?;
+        let client = connector.connect(store_session("admin")).await?;
         schema::drop_schema(&client, connector.schema()).await
     }
 

@@ -39,7 +39,8 @@ use uuid::Uuid;
 
 use crate::{
     LOCK_CLASS_APPEND,
-    connect::{Connector, db_error},
+    connect::{Connector, SchemaName, db_error, store_session},
+    options::channel,
     rows::{self, Columns, to_sql_int},
 };
 
@@ -191,7 +192,7 @@ impl Writer {
         let conn = match self.conn.take() {
             Some(conn) if !conn.client.is_closed() => conn,
             _ => {
-                let client = self.connector.connect("writer").await?;
+                let client = self.connector.connect(store_session("writer")).await?;
                 Connection::prepare(client).await?
             }
         };
@@ -243,7 +244,7 @@ fn weight(job: &Job) -> (usize, usize) {
 async fn commit_group(
     conn: &Connection,
     requests: &[&AppendRequest],
-    schema: &crate::options::SchemaName,
+    schema: &SchemaName,
 ) -> Result<(Vec<Result<AppendResult>>, Position)> {
     let client = &conn.client;
     let mut names: Vec<&str> = requests.iter().map(|r| r.stream.as_str()).collect();
@@ -307,7 +308,7 @@ async fn commit_group(
     let mut columns: Vec<Columns<'_>> = chunks(&group.rows).map(Columns::of).collect();
     let last_chunk = columns.pop().expect("there are rows, so there is a chunk");
     let head_text = last.0.to_string();
-    let channel = schema.channel();
+    let channel = channel(schema);
     // Rows beyond one statement's worth (groups of thousands) go first.
     try_join_all(
         columns

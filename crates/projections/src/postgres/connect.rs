@@ -1,81 +1,62 @@
-//! Opening connections to the read models' schema: the URL parsed once,
-//! every session put in the schema and named after its role, schema names
-//! checked before they go into SQL text.
+//! Connecting to the read models' schema: the connection code of
+//! [`palaver_store_postgres::connect`] (URL, TLS, schema-name rules,
+//! session setup), with what only read models need: names short enough
+//! for a rebuild's scratch schema beside them, the session settings of
+//! each role, and errors in this crate's terms.
 
-use std::time::Duration;
+use palaver_store_postgres::connect::{self as shared, Session};
+use tokio_postgres::Client;
 
-use tokio_postgres::{Client, Config, NoTls, config::Host};
-
-use crate::{Error, Result, error::db};
+use crate::{Error, Result, error::DatabaseError};
 
 /// Longest schema name, in bytes: a rebuild's scratch schema adds
 /// `_rebuild_` and 8 hex digits, and PostgreSQL cuts names at 63 bytes.
 pub const MAX_SCHEMA_LEN: usize = 46;
 
-/// A schema name that passed [`SchemaName::new`]: safe to put in SQL text
-/// (quoted).
+/// The setting schema names come from, for errors.
+const SCHEMA_FIELD: &str = "read_models_schema";
+
+/// A read-model schema name: [`shared::SchemaName`]'s rules, at most
+/// [`MAX_SCHEMA_LEN`] bytes (or a scratch schema made from such a name).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct SchemaName(String);
+pub(crate) struct SchemaName(shared::SchemaName);
 
 impl SchemaName {
-    /// Lower-case ASCII letters, digits and `_`, not starting with a digit
-    /// or `pg_`, at most [`MAX_SCHEMA_LEN`] bytes.
     pub(crate) fn new(name: &str) -> Result<Self> {
-        let reason = if name.is_empty() {
-            Some("it is empty".to_owned())
-        } else if name.len() > MAX_SCHEMA_LEN {
-            Some(format!("it is longer than {MAX_SCHEMA_LEN} bytes"))
-        } else if !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
-            Some("only lower-case ASCII letters, digits and _ are allowed".to_owned())
-        } else if name.as_bytes()[0].is_ascii_digit() {
-            Some("it starts with a digit".to_owned())
-        } else if name.starts_with("pg_") {
-            Some("names starting with pg_ are reserved by PostgreSQL".to_owned())
-        } else {
-            None
-        };
-        match reason {
-            Some(reason) => Err(Error::InvalidArgument {
-                field: "read_models_schema",
-                reason: format!("{name:?}: {reason}"),
-            }),
-            None => Ok(SchemaName(name.to_owned())),
-        }
+        shared::SchemaName::new(name, MAX_SCHEMA_LEN, SCHEMA_FIELD)
+            .map(SchemaName)
+            .map_err(from_shared)
     }
 
     /// A fresh scratch schema beside this one, for a rebuild.
     pub(crate) fn scratch(&self) -> SchemaName {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-        SchemaName(format!("{}_rebuild_{suffix}", self.0))
+        let name = format!("{}_rebuild_{suffix}", self.0);
+        SchemaName(
+            shared::SchemaName::new(&name, shared::MAX_IDENTIFIER_LEN, SCHEMA_FIELD)
+                .expect("a valid name of at most 46 bytes, `_rebuild_` and 8 hex digits are a valid name"),
+        )
     }
 
     pub(crate) fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
     /// The schema as a quoted SQL identifier.
     pub(crate) fn quoted(&self) -> String {
-        format!("\"{}\"", self.0)
+        self.0.quoted()
     }
 
-    /// The second key of this schema's advisory lock (FNV-1a of the name):
-    /// read models in different schemas do not wait for each other.
+    /// The second key of this schema's advisory lock: read models in
+    /// different schemas do not wait for each other.
     pub(crate) fn lock_key(&self) -> i32 {
-        let mut hash: u32 = 0x811c_9dc5;
-        for byte in self.0.bytes() {
-            hash ^= u32::from(byte);
-            hash = hash.wrapping_mul(0x0100_0193);
-        }
-        hash as i32
+        self.0.lock_key()
     }
 }
 
 impl std::fmt::Display for SchemaName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        self.0.fmt(f)
     }
 }
 
@@ -104,89 +85,44 @@ pub(crate) enum Role {
 }
 
 impl Role {
-    fn name(self) -> &'static str {
-        match self {
-            Role::Writer => "writer",
-            Role::Reader => "reader",
-            Role::Admin => "admin",
-        }
-    }
-
-    fn settings(self) -> &'static str {
-        match self {
-            Role::Writer => {
+    /// Shown as `palaver-read-<role>-<schema>` in `pg_stat_activity`.
+    fn session(self) -> Session<'static> {
+        let (role, settings) = match self {
+            Role::Writer => (
+                "read-writer",
                 "SET synchronous_commit TO off; SET plan_cache_mode TO force_generic_plan; \
-                 SET enable_seqscan TO off;"
-            }
-            Role::Reader => {
-                "SET plan_cache_mode TO force_custom_plan; SET default_transaction_read_only TO on;"
-            }
-            Role::Admin => "",
-        }
+                 SET enable_seqscan TO off;",
+            ),
+            Role::Reader => (
+                "read-reader",
+                "SET plan_cache_mode TO force_custom_plan; SET default_transaction_read_only TO on;",
+            ),
+            Role::Admin => ("read-admin", ""),
+        };
+        Session { role, settings }
     }
 }
 
-/// Connects to one database, in one schema.
-#[derive(Clone)]
+/// Connects to one database, in one read-model schema.
+#[derive(Clone, Debug)]
 pub(crate) struct Connector {
-    config: Config,
+    inner: shared::Connector,
+    /// The same schema as `inner`'s, as this crate knows it.
     schema: SchemaName,
-    /// "PostgreSQL schema "x" in database d on host": for messages, without
-    /// the password.
-    location: String,
-}
-
-impl std::fmt::Debug for Connector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The config holds the password: show only where it points.
-        f.debug_struct("Connector")
-            .field("location", &self.location)
-            .finish()
-    }
 }
 
 impl Connector {
     pub(crate) fn new(url: &str, schema: &str) -> Result<Self> {
-        let mut config: Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| Error::InvalidArgument {
-                field: "postgres_url",
-                reason: e.to_string(),
-            })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        // Finds a dead peer in about a minute rather than the OS's two hours.
-        config.keepalives_idle(Duration::from_secs(30));
         let schema = SchemaName::new(schema)?;
-        let host = config
-            .get_hosts()
-            .first()
-            .map(|host| match host {
-                Host::Tcp(name) => name.clone(),
-                #[cfg(unix)]
-                Host::Unix(path) => path.display().to_string(),
-            })
-            .unwrap_or_else(|| "localhost".to_owned());
-        let location = format!(
-            "PostgreSQL schema {} in database {} on {host}",
-            schema.quoted(),
-            config.get_dbname().unwrap_or("(default)")
-        );
-        Ok(Connector {
-            config,
-            schema,
-            location,
-        })
+        let inner = shared::Connector::new(url, schema.0.clone()).map_err(from_shared)?;
+        Ok(Connector { inner, schema })
     }
 
     /// The same server, another schema.
     pub(crate) fn in_schema(&self, schema: SchemaName) -> Connector {
-        let location = self.location.replacen(&self.schema.quoted(), &schema.quoted(), 1);
         Connector {
-            config: self.config.clone(),
+            inner: self.inner.in_schema(schema.0.clone()),
             schema,
-            location,
         }
     }
 
@@ -195,34 +131,33 @@ impl Connector {
     }
 
     pub(crate) fn location(&self) -> &str {
-        &self.location
+        self.inner.location()
     }
 
-    /// A connection for `role` (shown as `palaver-read-<role>-<schema>` in
-    /// `pg_stat_activity`), driven by a task of its own until the client is
-    /// dropped, in the schema (which need not exist yet: names are looked
-    /// up when used), with the role's settings.
+    /// A connection for `role`, driven by a task of its own until the
+    /// client is dropped, in the schema (which need not exist yet: names
+    /// are looked up when used), with the role's settings.
     pub(crate) async fn connect(&self, role: Role) -> Result<Client> {
-        let mut config = self.config.clone();
-        config.application_name(format!("palaver-read-{}-{}", role.name(), self.schema));
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(db("connecting to PostgreSQL"))?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, role = role.name(), "PostgreSQL connection ended");
-            }
-        });
-        client
-            .batch_execute(&format!(
-                "SET search_path TO {}; {}",
-                self.schema.quoted(),
-                role.settings()
-            ))
-            .await
-            .map_err(db("configuring a PostgreSQL session"))?;
-        Ok(client)
+        self.inner.connect(role.session()).await.map_err(from_shared)
+    }
+}
+
+/// A connection error in this crate's terms: a bad setting is an invalid
+/// argument, anything the server or the network did a database failure.
+fn from_shared(error: shared::Error) -> Error {
+    match error {
+        shared::Error::Url(reason) | shared::Error::Tls(reason) => Error::InvalidArgument {
+            field: "postgres_url",
+            reason,
+        },
+        shared::Error::SchemaName { field, name, reason } => Error::InvalidArgument {
+            field,
+            reason: format!("{name:?}: {reason}"),
+        },
+        shared::Error::Postgres { what, source } => Error::Database {
+            what,
+            source: DatabaseError::Postgres(source),
+        },
     }
 }
 
@@ -246,7 +181,13 @@ mod tests {
             &"a".repeat(MAX_SCHEMA_LEN + 1),
         ] {
             assert!(
-                matches!(SchemaName::new(bad), Err(Error::InvalidArgument { .. })),
+                matches!(
+                    SchemaName::new(bad),
+                    Err(Error::InvalidArgument {
+                        field: "read_models_schema",
+                        ..
+                    })
+                ),
                 "{bad:?} was accepted"
             );
         }
@@ -258,5 +199,29 @@ mod tests {
             "too long to be configured"
         );
         assert_ne!(longest.scratch(), scratch);
+    }
+
+    #[test]
+    fn bad_settings_are_invalid_arguments() {
+        for url in [
+            "postgres://h/db?sslmode=allow",
+            "postgres://h/db?sslmode=verify-ca",
+        ] {
+            match Connector::new(url, "palaver_read") {
+                Err(Error::InvalidArgument {
+                    field: "postgres_url",
+                    reason,
+                }) => assert!(reason.contains("sslmode"), "{url}: {reason}"),
+                other => panic!("{url}: expected a refusal, got {other:?}"),
+            }
+        }
+        let connector = Connector::new("postgres://u:secret@h/db?sslmode=disable", "palaver_read").unwrap();
+        assert_eq!(
+            connector.location(),
+            "PostgreSQL schema \"palaver_read\" in database db on h"
+        );
+        let scratch = connector.in_schema(connector.schema().scratch());
+        assert!(scratch.location().contains(&scratch.schema().quoted()));
+        assert!(!format!("{scratch:?}").contains("secret"));
     }
 }

@@ -9,7 +9,6 @@ use std::{
     task::{Context, Poll, Waker},
 };
 
-use palaver_domain::codec;
 use palaver_store::{EventStore, Position, RecordedEvent};
 use sha2::{Digest, Sha256};
 use tokio_postgres::{Client, GenericClient, Transaction};
@@ -21,7 +20,7 @@ use super::{
 };
 use crate::{
     Error, Result,
-    database::{Applied, undecodable},
+    database::{Applied, fold},
     error::{DatabaseError, db},
     projector::Projector,
     rebuild,
@@ -218,34 +217,7 @@ impl PgReadModelDb {
         }
         let mut reached = stored.clone();
         let mut statements: Vec<Statement> = Vec::new();
-        let mut failure = None;
-        'events: for event in events {
-            let mut decoded = None;
-            for (i, projector) in projectors.iter().enumerate() {
-                if event.position <= reached[i]
-                    || !projector.event_types().contains(&event.event_type.as_str())
-                {
-                    continue;
-                }
-                let domain_event = match &mut decoded {
-                    Some(domain_event) => domain_event,
-                    None => match codec::decode(&event.event_type, event.schema_version, &event.payload) {
-                        Ok(domain_event) => decoded.insert(domain_event),
-                        Err(error) => {
-                            failure = Some(undecodable(projector.name(), event, error.to_string()));
-                            break 'events;
-                        }
-                    },
-                };
-                if let Err(error) = projector.project(event, domain_event, &mut statements) {
-                    failure = Some(undecodable(projector.name(), event, error.0));
-                    break 'events;
-                }
-            }
-            for position in reached.iter_mut() {
-                *position = (*position).max(event.position);
-            }
-        }
+        let failure = fold(projectors, &mut reached, events, &mut statements);
         let now = chrono::Utc::now().timestamp_micros();
         for (i, projector) in projectors.iter().enumerate() {
             if reached[i] != stored[i] {

@@ -9,3 +9,4 @@ mod support;
 
 mod contract_postgres;
 mod postgres;
+mod tls;
