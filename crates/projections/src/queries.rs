@@ -568,7 +568,9 @@ macro_rules! inbox_select {
 }
 
 /// `?3` (status), `?6` and `?7` (the cursor) may be NULL: cast, so
-/// PostgreSQL knows their types where only `IS NULL` looks at them.
+/// PostgreSQL knows their types where only `IS NULL` looks at them. The
+/// limit `?8` is cast too: SQLite re-prepares a statement whose bare
+/// `LIMIT ?` parameter is bound to a new value.
 const INBOX_PAGE: &str = concat!(
     inbox_select!(),
     " WHERE i.workspace_id = ?2 \
@@ -577,7 +579,7 @@ const INBOX_PAGE: &str = concat!(
      AND (?4 = 'anyone' OR (?4 = 'unassigned' AND i.assignee IS NULL) OR i.assignee = ?5) \
      AND (CAST(?6 AS BIGINT) IS NULL OR i.last_activity_at < ?6 \
           OR (i.last_activity_at = ?6 AND i.conversation_id < ?7)) \
-     ORDER BY i.last_activity_at DESC, i.conversation_id DESC LIMIT ?8"
+     ORDER BY i.last_activity_at DESC, i.conversation_id DESC LIMIT CAST(?8 AS BIGINT)"
 );
 
 const CONVERSATION: &str = concat!(
@@ -814,7 +816,7 @@ async fn due_timers(s: &mut impl Session, now: DateTime<Utc>, limit: u32) -> Res
     s.rows(
         "reading due timers",
         "SELECT timer_id, workspace_id, due_at, action, subject_id, message_id, action_at \
-         FROM pending_timers WHERE due_at <= ?1 ORDER BY due_at, timer_id LIMIT ?2",
+         FROM pending_timers WHERE due_at <= ?1 ORDER BY due_at, timer_id LIMIT CAST(?2 AS BIGINT)",
         vec![now.into(), i64::from(limit).into()],
     )
     .await?
