@@ -165,21 +165,12 @@ fn from_shared(error: shared::Error) -> Error {
 mod tests {
     use super::*;
 
+    /// The naming rules themselves are tested where they live
+    /// (`palaver_store_postgres::connect`); here: this limit, this field.
     #[test]
     fn schema_names() {
-        for good in ["palaver_read", "p_1", "_x", &"a".repeat(MAX_SCHEMA_LEN)] {
-            assert!(SchemaName::new(good).is_ok(), "{good:?} was refused");
-        }
-        for bad in [
-            "",
-            "Palaver",
-            "with space",
-            "quote\"",
-            "1abc",
-            "pg_temp",
-            "dash-ed",
-            &"a".repeat(MAX_SCHEMA_LEN + 1),
-        ] {
+        assert!(SchemaName::new(&"a".repeat(MAX_SCHEMA_LEN)).is_ok());
+        for bad in ["Palaver", &"a".repeat(MAX_SCHEMA_LEN + 1)] {
             assert!(
                 matches!(
                     SchemaName::new(bad),
