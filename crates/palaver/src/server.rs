@@ -9,6 +9,7 @@ use palaver_projections::{
     PgReadModelDb, Projections, ReadModelDb, SharedLease, Status, models, queries::ReadModels,
 };
 use palaver_store::EventStore;
+use palaver_store_postgres::{PgLeases, PostgresOptions};
 use tokio::sync::watch;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
@@ -46,7 +47,9 @@ pub async fn serve(config: &Config) -> anyhow::Result<ExitCode> {
     }
 
     let (stop, stopped) = watch::channel(false);
-    let (projections, read_models) = open_read_models(config, &store, wait_for(stopped.clone())).await?;
+    let leases = shared_leases(config).await?;
+    let (projections, read_models) =
+        open_read_models(config, &store, leases.clone(), wait_for(stopped.clone())).await?;
 
     let manual_clock = config.unsafe_test_clock.then(|| {
         tracing::warn!(
@@ -118,7 +121,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<ExitCode> {
         config.webhook_body_limit_bytes,
         wait_for(stopped.clone()),
     ));
-    let workers = workers::start(config, &app, stopped.clone()).await?;
+    let workers = workers::start(config, &app, leases, stopped.clone())?;
 
     tracing::info!(grpc = %grpc_addr, http = %http_addr, "listening; waiting for SIGINT or SIGTERM");
     signal.await;
@@ -198,12 +201,31 @@ async fn open_event_store(config: &Config, metrics: &Metrics) -> anyhow::Result<
     })
 }
 
+/// The leases of instances that share PostgreSQL (the store is not the
+/// embedded one and `postgres_url` is set), opened once for the projection
+/// loop and the workers; `None` when this is the only instance.
+pub(crate) async fn shared_leases(config: &Config) -> anyhow::Result<Option<PgLeases>> {
+    let Some(url) = config.postgres_url.as_ref().filter(|_| config.store != StoreKind::Sqlite) else {
+        return Ok(None);
+    };
+    let options = PostgresOptions {
+        schema: config.postgres_schema.clone(),
+        ..Default::default()
+    };
+    let leases = PgLeases::open(url.expose(), &options)
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the leases in PostgreSQL: {e}"))?;
+    Ok(Some(leases))
+}
+
 /// The read models where `read_models` says (the file in the data folder,
 /// or schema `read_models_schema` at `postgres_url`): the loop that keeps
-/// them following `store`, and the side that reads them.
+/// them following `store` (taking turns under `leases` if given), and the
+/// side that reads them.
 async fn open_read_models(
     config: &Config,
     store: &Arc<dyn EventStore>,
+    leases: Option<PgLeases>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(Projections, ReadModels)> {
     Ok(match config.read_models {
@@ -221,25 +243,19 @@ async fn open_read_models(
                 .map_err(|e| anyhow::anyhow!("opening the PostgreSQL read models: {e}"))?;
             tracing::info!(location = db.location(), "PostgreSQL read models");
             let read_models = ReadModels::open_postgres(&url, schema)?;
-            let projections = if config.store == StoreKind::Sqlite {
-                // The embedded store has one instance: it always projects.
-                // No file: a rebuild goes through a scratch schema.
-                Projections::start(Arc::clone(store), db, "", shutdown)
-            } else {
+            let projections = match leases {
                 // Other instances may share these tables: take turns.
-                let options = palaver_store_postgres::PostgresOptions {
-                    schema: config.postgres_schema.clone(),
-                    ..Default::default()
-                };
-                let leases = palaver_store_postgres::PgLeases::open(&url, &options)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("opening the leases in PostgreSQL: {e}"))?;
-                let lease = SharedLease {
-                    leases,
-                    holder: config.instance_name(),
-                    ttl: config.lease_ttl(),
-                };
-                Projections::start_shared(Arc::clone(store), db, lease, shutdown)
+                Some(leases) => {
+                    let lease = SharedLease {
+                        leases,
+                        holder: config.instance_name(),
+                        ttl: config.lease_ttl(),
+                    };
+                    Projections::start_shared(Arc::clone(store), db, lease, shutdown)
+                }
+                // The only instance always projects. No file: a rebuild
+                // goes through a scratch schema.
+                None => Projections::start(Arc::clone(store), db, "", shutdown),
             };
             (projections, read_models)
         }

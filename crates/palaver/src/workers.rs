@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use palaver_app::App;
-use palaver_store_postgres::{PgLeases, PostgresOptions};
+use palaver_store_postgres::PgLeases;
 use palaver_workers::campaigns::{CampaignSender, CampaignSenderOptions};
 use palaver_workers::delivery::{DeliveryOptions, DeliveryWorker};
 use palaver_workers::intake::Intake;
@@ -17,7 +17,7 @@ use palaver_workers::{
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::config::{Config, StoreKind};
+use crate::config::Config;
 
 /// The running workers.
 #[derive(Debug)]
@@ -25,10 +25,15 @@ pub struct Workers {
     tasks: JoinSet<()>,
 }
 
-/// Starts every worker the configuration allows; they stop when `stop`
-/// turns true.
-pub async fn start(config: &Config, app: &App, stop: watch::Receiver<bool>) -> anyhow::Result<Workers> {
-    let (checkpoints, leases) = coordination(config).await?;
+/// Starts every worker the configuration allows, under `leases` if
+/// instances share PostgreSQL; they stop when `stop` turns true.
+pub fn start(
+    config: &Config,
+    app: &App,
+    leases: Option<PgLeases>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Workers> {
+    let (checkpoints, leases) = coordination(config, leases)?;
     let runtime = Runtime {
         store: app.store(),
         checkpoints,
@@ -74,38 +79,28 @@ pub async fn start(config: &Config, app: &App, stop: watch::Receiver<bool>) -> a
     Ok(Workers { tasks })
 }
 
-/// Where leases and checkpoints live. With PostgreSQL configured (as the
-/// store, or for read models beside KurrentDB) several instances may run:
-/// leases and checkpoints go to PostgreSQL, so each worker runs in one
-/// instance and moves on when it dies. Otherwise this is the only instance:
-/// every lease is granted and checkpoints are a file in the data folder.
-async fn coordination(config: &Config) -> anyhow::Result<(Arc<dyn Checkpoints>, Arc<dyn LeaseProvider>)> {
-    Ok(
-        match config
-            .postgres_url
-            .as_ref()
-            .filter(|_| config.store != StoreKind::Sqlite)
-        {
-            Some(url) => {
-                let options = PostgresOptions {
-                    schema: config.postgres_schema.clone(),
-                    ..PostgresOptions::default()
-                };
-                let leases = PgLeases::open(url.expose(), &options)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("opening the leases in PostgreSQL: {e}"))?;
-                let holder = config.instance_name();
-                tracing::info!(instance = %holder, "workers take their leases in PostgreSQL");
-                let coordination = PgCoordination::new(leases, holder, config.lease_ttl());
-                (Arc::new(Arc::clone(&coordination)), Arc::new(coordination))
-            }
-            None => {
-                let checkpoints = SqliteCheckpoints::open(&config.data_dir.join("workers.db"))
-                    .map_err(|e| anyhow::anyhow!("opening worker checkpoints: {e}"))?;
-                (Arc::new(checkpoints), Arc::new(LocalLeases))
-            }
-        },
-    )
+/// Where leases and checkpoints live: in PostgreSQL when `leases` is
+/// given (several instances may run; see [`crate::server::shared_leases`]),
+/// so each worker runs in one instance and moves on when it dies. Otherwise
+/// this is the only instance: every lease is granted and checkpoints are a
+/// file in the data folder.
+fn coordination(
+    config: &Config,
+    leases: Option<PgLeases>,
+) -> anyhow::Result<(Arc<dyn Checkpoints>, Arc<dyn LeaseProvider>)> {
+    Ok(match leases {
+        Some(leases) => {
+            let holder = config.instance_name();
+            tracing::info!(instance = %holder, "workers take their leases in PostgreSQL");
+            let coordination = PgCoordination::new(leases, holder, config.lease_ttl());
+            (Arc::new(Arc::clone(&coordination)), Arc::new(coordination))
+        }
+        None => {
+            let checkpoints = SqliteCheckpoints::open(&config.data_dir.join("workers.db"))
+                .map_err(|e| anyhow::anyhow!("opening worker checkpoints: {e}"))?;
+            (Arc::new(checkpoints), Arc::new(LocalLeases))
+        }
+    })
 }
 
 fn per_second(rate: u32) -> anyhow::Result<std::num::NonZeroU32> {
