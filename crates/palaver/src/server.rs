@@ -205,7 +205,11 @@ async fn open_event_store(config: &Config, metrics: &Metrics) -> anyhow::Result<
 /// embedded one and `postgres_url` is set), opened once for the projection
 /// loop and the workers; `None` when this is the only instance.
 pub(crate) async fn shared_leases(config: &Config) -> anyhow::Result<Option<PgLeases>> {
-    let Some(url) = config.postgres_url.as_ref().filter(|_| config.store != StoreKind::Sqlite) else {
+    let Some(url) = config
+        .postgres_url
+        .as_ref()
+        .filter(|_| config.store != StoreKind::Sqlite)
+    else {
         return Ok(None);
     };
     let options = PostgresOptions {
