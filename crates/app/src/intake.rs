@@ -99,7 +99,9 @@ impl App {
         let loaded = self
             .load::<WebhookPayload>(&WebhookPayload::stream_name(payload_id))
             .await?;
-        Ok(loaded.revision.map(|_| loaded.state))
+        Ok(loaded
+            .revision
+            .map(|_| std::sync::Arc::unwrap_or_clone(loaded.state)))
     }
 
     /// Records what became of a payload (processed, parked, failed). The

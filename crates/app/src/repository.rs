@@ -50,34 +50,68 @@ const CACHED_STREAMS: usize = 4_096;
 /// only the events appended since (a conversation grows with every reply).
 /// Always topped up from the store before use: a stale entry costs a longer
 /// read, never a wrong decision, even with other processes writing.
+///
+/// Entries are [`Loaded`] values, whose state and history are shared
+/// (`Arc`): handing one out costs two reference counts, not a copy of a
+/// conversation's whole history. (Copying it on every get and put made a
+/// command's cost grow with the conversation; under the send-reply
+/// benchmark that copying was most of the server's time.) Before adding
+/// events to a snapshot, its holder drops the cache's reference
+/// ([`LoadCache::release`]), so the events go in place unless a concurrent
+/// reader of the same stream still holds the old snapshot.
 #[derive(Default)]
 pub(crate) struct LoadCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, Arc<dyn Any + Send + Sync>>>,
+    entries: std::sync::Mutex<std::collections::HashMap<String, Box<dyn Any + Send + Sync>>>,
 }
 
 impl LoadCache {
+    /// A shared copy of the entry of `stream`.
     fn get<A>(&self, stream: &str) -> Option<Loaded<A>>
     where
         A: Aggregate + Send + Sync + 'static,
-        A::Event: Clone + Send + Sync + 'static,
+        A::Event: Send + Sync + 'static,
     {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = Arc::clone(entries.get(stream)?);
-        drop(entries);
-        entry.downcast_ref::<Loaded<A>>().cloned()
+        entries.get(stream)?.downcast_ref::<Loaded<A>>().cloned()
     }
 
+    /// Drops the cache's reference to `loaded`'s snapshot (if the cache
+    /// still holds that one), so that `loaded` can grow in place.
+    fn release<A>(&self, loaded: &Loaded<A>)
+    where
+        A: Aggregate + Send + Sync + 'static,
+        A::Event: Send + Sync + 'static,
+    {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let same = entries
+            .get(loaded.stream.as_str())
+            .and_then(|entry| entry.downcast_ref::<Loaded<A>>())
+            .is_some_and(|cached| Arc::ptr_eq(&cached.state, &loaded.state));
+        if same {
+            entries.remove(loaded.stream.as_str());
+        }
+    }
+
+    /// Keeps a shared copy of `loaded`, unless the cache already holds a
+    /// later revision of the stream (a reader racing a command).
     fn put<A>(&self, loaded: &Loaded<A>)
     where
         A: Aggregate + Send + Sync + 'static,
-        A::Event: Clone + Send + Sync + 'static,
+        A::Event: Send + Sync + 'static,
     {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let newer = entries
+            .get(loaded.stream.as_str())
+            .and_then(|entry| entry.downcast_ref::<Loaded<A>>())
+            .is_some_and(|cached| cached.revision > loaded.revision);
+        if newer {
+            return;
+        }
         if entries.len() >= CACHED_STREAMS {
             // Crude but bounded; the hot streams come back on their next load.
             entries.clear();
         }
-        entries.insert(loaded.stream.to_string(), Arc::new(loaded.clone()));
+        entries.insert(loaded.stream.to_string(), Box::new(loaded.clone()));
     }
 }
 
@@ -88,21 +122,65 @@ pub(crate) struct Stored<E> {
     pub event: E,
 }
 
-/// An aggregate as read from its stream.
-#[derive(Debug, Clone)]
+/// An aggregate as read from its stream. Cloning it is cheap: the state
+/// and the history are shared, and copied only when a shared one changes.
+#[derive(Debug)]
 pub(crate) struct Loaded<A: Aggregate> {
     pub stream: StreamName,
-    pub state: A,
+    pub state: Arc<A>,
     /// Revision of the last event; `None` for an empty stream.
     pub revision: Option<u64>,
-    pub events: Vec<Stored<A::Event>>,
+    pub events: Arc<Vec<Stored<A::Event>>>,
+}
+
+impl<A: Aggregate> Clone for Loaded<A> {
+    fn clone(&self) -> Self {
+        Loaded {
+            stream: self.stream.clone(),
+            state: Arc::clone(&self.state),
+            revision: self.revision,
+            events: Arc::clone(&self.events),
+        }
+    }
 }
 
 impl<A: Aggregate> Loaded<A> {
+    /// An empty stream's.
+    fn empty(stream: StreamName) -> Self {
+        Loaded {
+            stream,
+            state: Arc::new(A::default()),
+            revision: None,
+            events: Arc::new(Vec::new()),
+        }
+    }
+
     /// The id part of the stream name, for error messages.
     pub fn id(&self) -> &str {
         stream_id(&self.stream)
     }
+
+    /// Applies events that follow the last one (copying the state and the
+    /// history only if someone else still shares them).
+    fn extend(&mut self, recorded: impl IntoIterator<Item = (u64, Stored<A::Event>)>) {
+        let mut recorded = recorded.into_iter().peekable();
+        if recorded.peek().is_none() {
+            return;
+        }
+        let mut state = take_shared(&mut self.state);
+        let events = Arc::make_mut(&mut self.events);
+        for (revision, stored) in recorded {
+            state = state.evolve(&stored.event);
+            self.revision = Some(revision);
+            events.push(stored);
+        }
+        self.state = Arc::new(state);
+    }
+}
+
+/// The value behind `shared`, moved out if no one else holds it.
+fn take_shared<A: Default + Clone>(shared: &mut Arc<A>) -> A {
+    Arc::unwrap_or_clone(std::mem::take(shared))
 }
 
 /// The outcome of one command on one aggregate.
@@ -218,48 +296,53 @@ pub(crate) fn store_stream(name: &DomainStreamName) -> Result<StreamName> {
 }
 
 impl App {
-    /// Reads and replays an aggregate's stream.
+    /// Reads and replays an aggregate's stream (from the cached snapshot
+    /// on, if there is one).
     pub(crate) async fn load<A>(&self, name: &DomainStreamName) -> Result<Loaded<A>>
     where
         A: Aggregate + Send + Sync + 'static,
         A::Event: EventCodec + Clone + Send + Sync + 'static,
     {
         let stream = store_stream(name)?;
-        let (mut state, mut events, mut revision) = match self.inner.loads.get::<A>(stream.as_str()) {
-            Some(cached) => (cached.state, cached.events, cached.revision),
-            None => (A::default(), Vec::new(), None),
-        };
+        let mut loaded = self
+            .inner
+            .loads
+            .get::<A>(stream.as_str())
+            .unwrap_or_else(|| Loaded::empty(stream));
+        let before = loaded.revision;
         loop {
-            let from = revision.map_or(ReadFrom::Start, |r: u64| ReadFrom::Revision(r + 1));
+            let from = loaded
+                .revision
+                .map_or(ReadFrom::Start, |r: u64| ReadFrom::Revision(r + 1));
             let page = self
                 .store()
-                .read_stream(&stream, from, Direction::Forwards, PAGE)
+                .read_stream(&loaded.stream, from, Direction::Forwards, PAGE)
                 .await?;
             let full = page.len() == PAGE;
+            let mut decoded = Vec::with_capacity(page.len());
             for recorded in page {
                 let event =
                     A::Event::decode(&recorded.event_type, recorded.schema_version, &recorded.payload)
                         .map_err(|e| {
-                            Error::Internal(format!("{stream} revision {}: {e}", recorded.revision))
+                            Error::Internal(format!("{} revision {}: {e}", loaded.stream, recorded.revision))
                         })?;
-                state = state.evolve(&event);
-                revision = Some(recorded.revision);
-                events.push(Stored {
+                let stored = Stored {
                     id: recorded.id,
                     event,
-                });
+                };
+                decoded.push((recorded.revision, stored));
+            }
+            if !decoded.is_empty() {
+                self.inner.loads.release(&loaded);
+                loaded.extend(decoded);
             }
             if !full {
                 break;
             }
         }
-        let loaded = Loaded {
-            stream,
-            state,
-            revision,
-            events,
-        };
-        self.inner.loads.put(&loaded);
+        if loaded.revision != before {
+            self.inner.loads.put(&loaded);
+        }
         Ok(loaded)
     }
 
@@ -292,23 +375,22 @@ impl App {
             // stream (a thread's conversation) is for the caller to retry
             // with a fresh view: only it knows how to load one.
             let events =
-                decide_all(&loaded.state, commands, cmd).map_err(|e| Error::from_domain(e, loaded.id()))?;
+                decide_all(&*loaded.state, commands, cmd).map_err(|e| Error::from_domain(e, loaded.id()))?;
             if events.is_empty() {
                 return Ok(Outcome { loaded, new: vec![] });
             }
             match self.append(cmd, step, &loaded, &events).await? {
                 Appended::Raced => continue,
                 Appended::Written(ids) => {
-                    let mut new = Vec::with_capacity(events.len());
-                    for (id, event) in ids.into_iter().zip(events) {
-                        loaded.state = loaded.state.evolve(&event);
-                        loaded.revision = Some(loaded.revision.map_or(0, |r| r + 1));
-                        loaded.events.push(Stored {
-                            id,
-                            event: event.clone(),
-                        });
-                        new.push(Stored { id, event });
-                    }
+                    let first = loaded.revision.map_or(0, |r| r + 1);
+                    let new: Vec<_> = ids
+                        .into_iter()
+                        .zip(events)
+                        .map(|(id, event)| Stored { id, event })
+                        .collect();
+                    self.inner.loads.release(&loaded);
+                    loaded.extend((first..).zip(new.iter().cloned()));
+                    self.inner.loads.put(&loaded);
                     return Ok(Outcome { loaded, new });
                 }
             }
@@ -416,6 +498,12 @@ fn decide_all<A: Aggregate>(
     commands: Vec<A::Command>,
     cmd: &Cmd<'_>,
 ) -> std::result::Result<Vec<A::Event>, palaver_domain::Error> {
+    // Nearly every command is one domain command: decide it on the state
+    // as it is, without copying (a conversation's state holds its history).
+    if commands.len() == 1 {
+        let command = commands.into_iter().next().expect("one command");
+        return state.decide(command, cmd.now);
+    }
     let mut state = state.clone();
     let mut all = Vec::new();
     for command in commands {
