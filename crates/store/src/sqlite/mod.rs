@@ -41,6 +41,40 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 const MAX_IDLE_READERS: usize = 64;
 /// Appends waiting for the writer before callers wait to enqueue.
 const QUEUE_DEPTH: usize = 4096;
+/// Streams whose revision [`Revisions`] remembers (about 100 bytes each).
+const REMEMBERED_STREAMS: usize = 65_536;
+
+/// The last revision of each stream written since the store opened, kept
+/// by the writer. This process is the only writer (the lock file), so a
+/// remembered revision is the stream's current one, and a read past it can
+/// be answered "nothing" without a trip to a reader thread and SQLite: the
+/// common read of a command, which tops up a cached aggregate, finds no new
+/// events. A stream not remembered (not written since opening, or
+/// forgotten when the map is full) is read from the database as always.
+#[derive(Debug, Default)]
+pub(crate) struct Revisions {
+    last: Mutex<std::collections::HashMap<String, u64>>,
+}
+
+impl Revisions {
+    /// Called by the writer after a commit, with each stream it moved.
+    fn committed<'a>(&self, streams: impl Iterator<Item = (&'a StreamName, u64)>) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        for (stream, revision) in streams {
+            if last.len() >= REMEMBERED_STREAMS && !last.contains_key(stream.as_str()) {
+                // Crude but bounded: forgetting only costs a database read.
+                last.clear();
+            }
+            last.insert(stream.as_str().to_owned(), revision);
+        }
+    }
+
+    /// The stream's current revision, if remembered.
+    fn get(&self, stream: &StreamName) -> Option<u64> {
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.get(stream.as_str()).copied()
+    }
+}
 
 /// Wraps a SQLite error with what the store was doing.
 fn sql_error(what: &'static str) -> impl Fn(rusqlite::Error) -> Error {
@@ -63,6 +97,7 @@ struct Inner {
     /// The writer, then the checkpointer, which stops when the writer does.
     threads: Vec<JoinHandle<()>>,
     head: watch::Receiver<Position>,
+    revisions: Arc<Revisions>,
     readers: Mutex<Vec<Connection>>,
     /// Held for the store's lifetime: the OS releases it if the process dies.
     _lock: File,
@@ -121,9 +156,11 @@ impl SqliteStore {
             .map_err(|e| Error::backend("starting the checkpointer thread", e))?;
 
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
+        let revisions = Arc::new(Revisions::default());
+        let writer_revisions = Arc::clone(&revisions);
         let writer = std::thread::Builder::new()
             .name("palaver-store-writer".to_owned())
-            .spawn(move || writer::run(conn, queue, head, nudge, last as u64 + 1))
+            .spawn(move || writer::run(conn, queue, head, &writer_revisions, nudge, last as u64 + 1))
             .map_err(|e| Error::backend("starting the writer thread", e))?;
 
         tracing::debug!(path = %path.display(), head = last, "event store opened");
@@ -134,6 +171,7 @@ impl SqliteStore {
                 jobs: Some(jobs),
                 threads: vec![writer, checkpointer],
                 head: head_rx,
+                revisions,
                 readers: Mutex::new(Vec::new()),
                 _lock: lock,
             }),
@@ -255,6 +293,12 @@ impl EventStore for SqliteStore {
         // SQLite (3.4x+) plans with a bare LIMIT parameter's value and so
         // re-prepares the statement each time it is bound to another one
         // (a tenth of the server's time under webhook load was parsing).
+        if direction == Direction::Forwards
+            && let ReadFrom::Revision(from) = from
+            && self.inner.revisions.get(stream).is_some_and(|last| from > last)
+        {
+            return Ok(Vec::new());
+        }
         let (sql, revision) = match direction {
             Direction::Forwards => (
                 "WHERE stream = ?1 AND revision >= ?2 ORDER BY revision ASC LIMIT CAST(?3 AS INTEGER)",
@@ -281,6 +325,9 @@ impl EventStore for SqliteStore {
     }
 
     async fn stream_revision(&self, stream: &StreamName) -> Result<Option<u64>> {
+        if let Some(revision) = self.inner.revisions.get(stream) {
+            return Ok(Some(revision));
+        }
         let stream = stream.as_str().to_owned();
         self.with_reader(move |conn| {
             use rusqlite::OptionalExtension;

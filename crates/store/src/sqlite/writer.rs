@@ -34,6 +34,7 @@ pub(super) fn run(
     mut conn: Connection,
     mut jobs: mpsc::Receiver<Job>,
     head: watch::Sender<Position>,
+    revisions: &super::Revisions,
     checkpoints: std::sync::mpsc::Sender<u64>,
     mut next_position: u64,
 ) {
@@ -47,6 +48,14 @@ pub(super) fn run(
             }
         }
         let results = commit_group(&mut conn, &group, &mut next_position);
+        // Before the head moves and before anyone is answered, so a reader
+        // that knows of these events never finds the map behind them.
+        revisions.committed(
+            group
+                .iter()
+                .zip(&results)
+                .filter_map(|(job, result)| Some((&job.request.stream, result.as_ref().ok()?.last_revision))),
+        );
         // Publish the new head before answering: a caller that subscribes
         // right after its append returns must find its events readable.
         head.send_if_modified(|published| {

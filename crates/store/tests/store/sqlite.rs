@@ -53,6 +53,58 @@ async fn events_and_chains_survive_reopening() {
     assert_eq!(report.events, 5);
 }
 
+/// The store answers a read past a stream's end from the revisions its
+/// writer remembers, without SQLite. That must never hide an event: not one
+/// another task just appended, not one written before this opening (when
+/// nothing is remembered yet), not one that failed (nothing to remember).
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_past_a_streams_end_never_hide_events() {
+    use palaver_store::{Direction, ReadFrom};
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let (old, new) = (stream("thread-old"), stream("thread-new"));
+    open(&path)
+        .append(&old, ExpectedRevision::NoStream, events(2))
+        .await
+        .unwrap();
+
+    let store = open(&path);
+    let from = ReadFrom::Revision;
+    let read = |name, start| {
+        let store = store.clone();
+        async move {
+            store
+                .read_stream(&name, start, Direction::Forwards, 10)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        read(old.clone(), from(1)).await.len(),
+        1,
+        "written before opening"
+    );
+    assert_eq!(read(old.clone(), from(2)).await.len(), 0);
+
+    for revision in 0..20u64 {
+        let expected = revision
+            .checked_sub(1)
+            .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
+        store.append(&new, expected, events(1)).await.unwrap();
+        // A read on another task right after the append finds it.
+        let seen = tokio::spawn(read(new.clone(), from(revision))).await.unwrap();
+        assert_eq!(seen.first().map(|e| e.revision), Some(revision));
+    }
+    let refused = store.append(&new, ExpectedRevision::Exact(3), events(1)).await;
+    assert!(
+        matches!(refused, Err(Error::WrongExpectedRevision { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(read(new.clone(), from(20)).await.len(), 0);
+    assert_eq!(store.stream_revision(&new).await.unwrap(), Some(19));
+    assert_eq!(store.stream_revision(&old).await.unwrap(), Some(1));
+}
+
 #[tokio::test]
 async fn a_second_process_cannot_open_the_same_store() {
     let dir = tempfile::tempdir().unwrap();
