@@ -7,6 +7,8 @@
 //! - `grpc_send_reply_*`: 32 concurrent streams send text replies, each to
 //!   its own conversation, for `--seconds`; every reply is a full command
 //!   (load, decide, durable append);
+//! - `grpc_read_models_catch_up`: how long after the last reply the read
+//!   models held it (the inbox phase starts then);
 //! - `grpc_inbox_*`: 32 concurrent streams list the inbox (50 rows);
 //! - `grpc_server_peak_memory`: the server's peak resident set (VmHWM).
 
@@ -173,7 +175,7 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
     let duration = Duration::from_secs(options.seconds);
     // Replies: each stream on its own conversation.
     let (count, latency, elapsed) = load(options.streams, duration, {
-        let (channel, bearer, targets) = (channel.clone(), bearer.clone(), Arc::new(targets));
+        let (channel, bearer, targets) = (channel.clone(), bearer.clone(), Arc::new(targets.clone()));
         move |stream| {
             let mut client = pb::conversation_service_client::ConversationServiceClient::with_interceptor(
                 channel.clone(),
@@ -199,6 +201,46 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
     figures.record("grpc_send_reply_per_s", count as f64 / elapsed, "commands/s");
     figures.record("grpc_send_reply_p50", millis(&latency, 0.50), "ms");
     figures.record("grpc_send_reply_p99", millis(&latency, 0.99), "ms");
+
+    // The projector may still be folding the replies in; measure queries,
+    // not queries competing with that catch-up: wait until the read models
+    // hold the last reply (read-your-writes, retried past the read timeout).
+    let last = conversations
+        .send_reply(pb::SendReplyRequest {
+            options: command(),
+            conversation_id: targets[0].clone(),
+            message_id: String::new(),
+            reply: Some(pb::Reply {
+                kind: Some(pb::reply::Kind::Text("Last one".to_owned())),
+            }),
+        })
+        .await?
+        .into_inner()
+        .result
+        .map_or(0, |r| r.position);
+    let mut inbox =
+        pb::inbox_service_client::InboxServiceClient::with_interceptor(channel.clone(), bearer.clone());
+    let caught_up = Instant::now();
+    while let Err(status) = inbox
+        .list_inbox(pb::ListInboxRequest {
+            options: Some(pb::QueryOptions {
+                workspace_id: WORKSPACE.to_owned(),
+                min_position: last,
+            }),
+            ..Default::default()
+        })
+        .await
+    {
+        anyhow::ensure!(
+            caught_up.elapsed() < Duration::from_secs(300),
+            "the read models did not catch up with the replies: {status}"
+        );
+    }
+    figures.record(
+        "grpc_read_models_catch_up",
+        caught_up.elapsed().as_secs_f64() * 1_000.0,
+        "ms",
+    );
 
     let (count, latency, elapsed) = load(options.streams, duration, {
         let (channel, bearer) = (channel.clone(), bearer.clone());
