@@ -13,7 +13,10 @@ use std::{
     future::Future,
     path::{Path, PathBuf},
     str::FromStr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use chrono::{DateTime, Utc};
@@ -56,6 +59,9 @@ enum Backend {
 struct SqliteReaders {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Statements SQLite had to prepare again on reuse (see
+    /// [`ReadModels::reprepared_statements`]).
+    reprepared: Arc<AtomicU64>,
 }
 
 /// A conversation's status as a reader sees it now.
@@ -240,7 +246,19 @@ impl ReadModels {
             backend: Arc::new(Backend::Sqlite(SqliteReaders {
                 path: path.as_ref().to_owned(),
                 idle: Mutex::new(Vec::new()),
+                reprepared: Arc::default(),
             })),
+        }
+    }
+
+    /// How many times SQLite prepared a cached query statement again when
+    /// it was reused (always 0 on PostgreSQL). Each time costs a parse and
+    /// a plan; readers turn on SQLite's stable query plans so that this
+    /// stays 0, which the tests check.
+    pub fn reprepared_statements(&self) -> u64 {
+        match &*self.backend {
+            Backend::Sqlite(readers) => readers.reprepared.load(Ordering::Relaxed),
+            Backend::Postgres(_) => 0,
         }
     }
 
@@ -405,8 +423,12 @@ pub(crate) trait Session {
     ) -> impl Future<Output = Result<Vec<Vec<Value>>>> + Send;
 }
 
-/// A pooled read-only SQLite connection.
-struct SqliteSession<'c>(&'c Connection);
+/// A pooled read-only SQLite connection, and where it counts statements
+/// prepared again.
+struct SqliteSession<'c> {
+    conn: &'c Connection,
+    reprepared: &'c AtomicU64,
+}
 
 impl Session for SqliteSession<'_> {
     /// Runs at once: the returned future is ready.
@@ -417,12 +439,18 @@ impl Session for SqliteSession<'_> {
         params: Vec<Value>,
     ) -> impl Future<Output = Result<Vec<Vec<Value>>>> + Send {
         let rows = (|| -> rusqlite::Result<Vec<Vec<Value>>> {
-            let mut statement = self.0.prepare_cached(sql)?;
+            let mut statement = self.conn.prepare_cached(sql)?;
             let columns = statement.column_count();
             let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
                 out.push(sqlite_values(row, columns)?);
+            }
+            drop(rows);
+            let again = statement.reset_status(rusqlite::StatementStatus::RePrepare);
+            if again > 0 {
+                self.reprepared.fetch_add(again as u64, Ordering::Relaxed);
+                tracing::debug!(what, sql, "a read-model statement was prepared again");
             }
             Ok(out)
         })()
@@ -446,6 +474,19 @@ fn sqlite_values(row: &rusqlite::Row<'_>, columns: usize) -> rusqlite::Result<Ve
         .collect()
 }
 
+/// Turns on SQLite's query planner stability guarantee for a reader: its
+/// plans no longer depend on the values bound to a statement. Without it,
+/// a statement whose plan looked at a bound value (a LIMIT, a parameter in
+/// a join) is expired each time it goes back to the statement cache and is
+/// parsed and planned anew on every use; under inbox load that was half
+/// the server's time. Our queries are written for their indexes, so the
+/// value-independent plan is the one we want anyway.
+pub(crate) fn stable_plans(conn: &Connection) -> Result<()> {
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map(drop)
+        .map_err(db::<rusqlite::Error>("turning on stable query plans"))
+}
+
 /// Finishes a query on a [`SqliteSession`], whose answers are all ready
 /// at once: one poll runs it to the end.
 fn complete_now<T>(query: impl Future<Output = Result<T>>) -> Result<T> {
@@ -462,6 +503,7 @@ impl SqliteReaders {
     ) -> Result<T> {
         let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let path = self.path.clone();
+        let reprepared = Arc::clone(&self.reprepared);
         let (conn, result) = tokio::task::spawn_blocking(move || {
             let conn = match pooled {
                 Some(conn) => conn,
@@ -473,10 +515,14 @@ impl SqliteReaders {
                     .map_err(db::<rusqlite::Error>("opening a read-model reader"))?;
                     conn.busy_timeout(std::time::Duration::from_secs(5))
                         .map_err(db::<rusqlite::Error>("setting the busy timeout"))?;
+                    stable_plans(&conn)?;
                     conn
                 }
             };
-            let result = read(&mut SqliteSession(&conn));
+            let result = read(&mut SqliteSession {
+                conn: &conn,
+                reprepared: &reprepared,
+            });
             Ok::<_, Error>((conn, result))
         })
         .await

@@ -723,6 +723,62 @@ async fn merged_contacts_resolve_to_their_survivor_everywhere() {
     assert_eq!(from, expected);
 }
 
+/// Every query, asked again with other values bound, reuses its prepared
+/// statement: SQLite must not parse and plan it anew each time (a plan
+/// that depends on a bound value gets expired on every reuse; that was
+/// once half the server's time under inbox load).
+#[tokio::test]
+async fn queries_reuse_their_prepared_statements() {
+    let mut world = World::new();
+    let (lead, thread, conversation) = world.ada().await;
+    world.reply(conversation, 1, "Hello Ada", t0()).await;
+    let models = world.read_models().await;
+    let gb = Region::parse("GB").unwrap();
+    let others = [world.workspace.as_uuid(), Uuid::from_u128(0xbad)];
+    for (round, workspace) in others.into_iter().chain(others).enumerate() {
+        let now = t0() + Duration::minutes(round as i64 + 1);
+        let filtered = InboxQuery {
+            status: Some(Status::Open),
+            assignee: AssigneeFilter::Teammate(format!("ana-{round}")),
+            limit: 10 + round as u32,
+            ..InboxQuery::new(workspace)
+        };
+        let first = models.inbox(InboxQuery::new(workspace), now).await.unwrap();
+        models.inbox(filtered, now).await.unwrap();
+        if let Some(cursor) = first.rows.first().map(|row| {
+            format!(
+                "{}_{}",
+                row.last_activity_at.timestamp_micros(),
+                row.conversation_id
+            )
+        }) {
+            let next = InboxQuery {
+                cursor: Some(cursor),
+                ..InboxQuery::new(workspace)
+            };
+            models.inbox(next, now).await.unwrap();
+        }
+        models
+            .conversation(workspace, conversation.as_uuid(), now)
+            .await
+            .unwrap();
+        models.window(workspace, thread.as_uuid(), now).await.unwrap();
+        models.contact(workspace, lead.as_uuid()).await.unwrap();
+        let phone = format!("+44 7700 90012{}", round % 2 + 3);
+        models
+            .contacts_by_phone(workspace, &phone, Some(gb))
+            .await
+            .unwrap();
+        models.contact_by_wa_id(workspace, "447700900123").await.unwrap();
+        models
+            .stream_owner(&format!("conversation-{conversation}"))
+            .await
+            .unwrap();
+        models.due_timers(now, 10 + round as u32).await.unwrap();
+    }
+    assert_eq!(models.reprepared_statements(), 0);
+}
+
 #[tokio::test]
 async fn queries_are_scoped_to_their_workspace_and_paged() {
     let mut world = World::new();
