@@ -94,7 +94,6 @@ impl ReadModelDb {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db("setting the busy timeout"))?;
         conn.set_prepared_statement_cache_capacity(256);
-        crate::queries::stable_plans(&conn)?;
         conn.execute_batch(META_SCHEMA)
             .map_err(db("creating the checkpoint table"))?;
         conn.pragma_update(None, "application_id", APPLICATION_ID)

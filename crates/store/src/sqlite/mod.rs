@@ -123,7 +123,6 @@ impl SqliteStore {
         .map_err(sql_error("opening the database"))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(sql_error("setting the busy timeout"))?;
-        stable_plans(&conn)?;
         // Checked before the first write, so a foreign or newer file is untouched.
         let version = schema::check_compatible(&conn, &path)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -229,16 +228,6 @@ fn lock(path: &Path) -> Result<File> {
     }
 }
 
-/// Turns on SQLite's query planner stability guarantee: plans no longer
-/// depend on bound values, so a cached statement is never expired and
-/// parsed again because a parameter changed (as a bare `LIMIT ?` or a
-/// parameter compared in a join otherwise cause on every reuse).
-fn stable_plans(conn: &Connection) -> Result<()> {
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
-        .map(drop)
-        .map_err(sql_error("turning on stable query plans"))
-}
-
 fn open_reader(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -249,7 +238,9 @@ fn open_reader(path: &Path) -> Result<Connection> {
         .map_err(sql_error("setting the busy timeout"))?;
     // Room for every filter shape a subscriber uses, so none is parsed twice.
     conn.set_prepared_statement_cache_capacity(64);
-    stable_plans(&conn)?;
+    // No stable query plans (QPSG) here, unlike the read-model readers:
+    // `stream GLOB ?` filters need the bound prefix to use the index, and
+    // on the writer QPSG was measured to make commits slower.
     Ok(conn)
 }
 
