@@ -11,7 +11,10 @@
 //! - `webhook_posts_per_s`, `webhook_p50`, `webhook_p99`;
 //! - `webhook_intake_lag_s`: how long after the last post the intake took
 //!   to finish the backlog (so the post rate can be read against the rate
-//!   at which messages reach the inbox).
+//!   at which messages reach the inbox);
+//! - `webhook_intake_per_s`: payloads turned into conversations per second,
+//!   from the first post until the inbox held them all (the lag grows with
+//!   the posts accepted; this rate compares across runs).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -199,5 +202,10 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     figures.record("webhook_intake_lag_s", drained.elapsed().as_secs_f64(), "s");
+    figures.record(
+        "webhook_intake_per_s",
+        posts as f64 / started.elapsed().as_secs_f64(),
+        "payloads/s",
+    );
     Ok(())
 }
