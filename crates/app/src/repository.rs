@@ -61,8 +61,11 @@ const CACHED_STREAMS: usize = 4_096;
 /// reader of the same stream still holds the old snapshot.
 #[derive(Default)]
 pub(crate) struct LoadCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, Box<dyn Any + Send + Sync>>>,
+    entries: std::sync::Mutex<CacheEntries>,
 }
+
+/// Stream name to its [`Loaded`] value (of the stream's aggregate type).
+type CacheEntries = std::collections::HashMap<String, Box<dyn Any + Send + Sync>>;
 
 impl LoadCache {
     /// A shared copy of the entry of `stream`.
@@ -72,7 +75,7 @@ impl LoadCache {
         A::Event: Send + Sync + 'static,
     {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.get(stream)?.downcast_ref::<Loaded<A>>().cloned()
+        cached::<A>(&entries, stream).cloned()
     }
 
     /// Drops the cache's reference to `loaded`'s snapshot (if the cache
@@ -83,9 +86,7 @@ impl LoadCache {
         A::Event: Send + Sync + 'static,
     {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let same = entries
-            .get(loaded.stream.as_str())
-            .and_then(|entry| entry.downcast_ref::<Loaded<A>>())
+        let same = cached::<A>(&entries, loaded.stream.as_str())
             .is_some_and(|cached| Arc::ptr_eq(&cached.state, &loaded.state));
         if same {
             entries.remove(loaded.stream.as_str());
@@ -100,9 +101,7 @@ impl LoadCache {
         A::Event: Send + Sync + 'static,
     {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let newer = entries
-            .get(loaded.stream.as_str())
-            .and_then(|entry| entry.downcast_ref::<Loaded<A>>())
+        let newer = cached::<A>(&entries, loaded.stream.as_str())
             .is_some_and(|cached| cached.revision > loaded.revision);
         if newer {
             return;
@@ -113,6 +112,15 @@ impl LoadCache {
         }
         entries.insert(loaded.stream.to_string(), Box::new(loaded.clone()));
     }
+}
+
+/// The entry of `stream` in `entries`, if it holds one of type `A`.
+fn cached<'e, A>(entries: &'e CacheEntries, stream: &str) -> Option<&'e Loaded<A>>
+where
+    A: Aggregate + 'static,
+    A::Event: 'static,
+{
+    entries.get(stream)?.downcast_ref::<Loaded<A>>()
 }
 
 /// An event as read back, with the id it was stored under (for causation).
@@ -500,10 +508,10 @@ fn decide_all<A: Aggregate>(
 ) -> std::result::Result<Vec<A::Event>, palaver_domain::Error> {
     // Nearly every command is one domain command: decide it on the state
     // as it is, without copying (a conversation's state holds its history).
-    if commands.len() == 1 {
-        let command = commands.into_iter().next().expect("one command");
-        return state.decide(command, cmd.now);
-    }
+    let commands = match <[A::Command; 1]>::try_from(commands) {
+        Ok([command]) => return state.decide(command, cmd.now),
+        Err(commands) => commands,
+    };
     let mut state = state.clone();
     let mut all = Vec::new();
     for command in commands {
