@@ -481,7 +481,7 @@ fn sqlite_values(row: &rusqlite::Row<'_>, columns: usize) -> rusqlite::Result<Ve
 /// parsed and planned anew on every use; under inbox load that was half
 /// the server's time. Our queries are written for their indexes, so the
 /// value-independent plan is the one we want anyway.
-pub(crate) fn stable_plans(conn: &Connection) -> Result<()> {
+fn stable_plans(conn: &Connection) -> Result<()> {
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
         .map(drop)
         .map_err(db::<rusqlite::Error>("turning on stable query plans"))

@@ -443,18 +443,17 @@ async fn follow(
             last_applied.is_some_and(|at| at.elapsed() < LINGER) && waiting.load(Ordering::Relaxed) == 0;
         let deadline = tokio::time::Instant::now() + LINGER;
         while batch.len() < BATCH {
+            // Take what is ready; while streaming, wait for more until the deadline.
             let next = match events.next().now_or_never() {
                 Some(next) => next,
-                None if streaming => match tokio::time::timeout_at(deadline, events.next()).await {
-                    Ok(next) => next,
-                    Err(_) => break,
-                },
-                None => break,
+                None if streaming => tokio::time::timeout_at(deadline, events.next())
+                    .await
+                    .ok()
+                    .flatten(),
+                None => None,
             };
-            match next {
-                Some(event) => batch.push(event?),
-                None => break,
-            }
+            let Some(event) = next else { break };
+            batch.push(event?);
         }
         // Each batch runs to its end in a task of its own, even if the loop
         // is told to stop meanwhile.
