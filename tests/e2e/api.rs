@@ -729,6 +729,8 @@ async fn health_reflection_readiness_and_metrics_answer() {
         assert_eq!(code, 200, "{path}: {body}");
         if path == "/metrics" {
             assert!(body.contains("palaver_projection_lag_events"), "{body}");
+            assert!(body.contains("palaver_inbox_cache_hits_total"), "{body}");
+            assert!(body.contains("palaver_inbox_cache_misses_total"), "{body}");
         }
     }
     // Without the test mode there is no way to move the clock.

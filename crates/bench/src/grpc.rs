@@ -9,7 +9,15 @@
 //!   (load, decide, durable append);
 //! - `grpc_read_models_catch_up`: how long after the last reply the read
 //!   models held it (the inbox phase starts then);
-//! - `grpc_inbox_*`: 32 concurrent streams list the inbox (50 rows);
+//! - `grpc_inbox_*`: 32 concurrent streams list the inbox (first page, up
+//!   to 50 rows: one per conversation). The load generator checks each
+//!   answer's gRPC status and takes its bytes, but does not decode them:
+//!   it shares the two cores with the server, and decoding dozens of rows
+//!   per answer cost it more CPU than the server spent answering, so the
+//!   figure would have measured the client. One decoded page is checked
+//!   before the load starts;
+//! - `grpc_inbox_server_cpu_per_query`: the server's CPU time (user and
+//!   system) over the inbox phase, divided by the queries it answered;
 //! - `grpc_server_peak_memory`: the server's peak resident set (VmHWM).
 
 use std::{
@@ -33,6 +41,9 @@ pub struct Options {
     /// Concurrent request streams.
     #[arg(long, default_value_t = 32)]
     streams: usize,
+    /// HTTP/2 connections the streams are spread over.
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
     /// How long each phase runs.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -45,6 +56,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             streams: 32,
+            connections: 1,
             seconds: 10,
             server: PathBuf::from("target/release/palaver"),
         }
@@ -131,7 +143,12 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
     let data = dir.join("grpc-data");
     let _ = std::fs::remove_dir_all(&data);
     let server = start(&options.server, &data, &[])?;
-    let channel = Channel::from_shared(server.grpc.clone())?.connect().await?;
+    let mut connections = Vec::new();
+    for _ in 0..options.connections.max(1) {
+        connections.push(Channel::from_shared(server.grpc.clone())?.connect().await?);
+    }
+    let channel = connections[0].clone();
+    let connections = Arc::new(connections);
     let bearer = BearerToken::new(&server.token)?;
     let mut channels =
         pb::channel_service_client::ChannelServiceClient::with_interceptor(channel.clone(), bearer.clone());
@@ -175,10 +192,10 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
     let duration = Duration::from_secs(options.seconds);
     // Replies: each stream on its own conversation.
     let (count, latency, elapsed) = load(options.streams, duration, {
-        let (channel, bearer, targets) = (channel.clone(), bearer.clone(), Arc::new(targets.clone()));
+        let (connections, bearer, targets) = (connections.clone(), bearer.clone(), Arc::new(targets.clone()));
         move |stream| {
             let mut client = pb::conversation_service_client::ConversationServiceClient::with_interceptor(
-                channel.clone(),
+                connections[stream % connections.len()].clone(),
                 bearer.clone(),
             );
             let conversation_id = targets[stream].clone();
@@ -221,53 +238,81 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
     let mut inbox =
         pb::inbox_service_client::InboxServiceClient::with_interceptor(channel.clone(), bearer.clone());
     let caught_up = Instant::now();
-    while let Err(status) = inbox
-        .list_inbox(pb::ListInboxRequest {
-            options: Some(pb::QueryOptions {
-                workspace_id: WORKSPACE.to_owned(),
-                min_position: last,
-            }),
-            ..Default::default()
-        })
-        .await
-    {
-        // Only "not caught up yet" (the read timeout passed) is worth asking again.
-        anyhow::ensure!(
-            status.code() == tonic::Code::DeadlineExceeded && caught_up.elapsed() < Duration::from_secs(300),
-            "the read models did not catch up with the replies: {status}"
-        );
-    }
+    let page = loop {
+        match inbox
+            .list_inbox(pb::ListInboxRequest {
+                options: Some(pb::QueryOptions {
+                    workspace_id: WORKSPACE.to_owned(),
+                    min_position: last,
+                }),
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(page) => break page.into_inner(),
+            // Only "not caught up yet" (the read timeout passed) is worth asking again.
+            Err(status) => anyhow::ensure!(
+                status.code() == tonic::Code::DeadlineExceeded
+                    && caught_up.elapsed() < Duration::from_secs(300),
+                "the read models did not catch up with the replies: {status}"
+            ),
+        }
+    };
     figures.record(
         "grpc_read_models_catch_up",
         caught_up.elapsed().as_secs_f64() * 1_000.0,
         "ms",
     );
+    anyhow::ensure!(
+        page.rows.len() == targets.len().min(50),
+        "the inbox lists {} conversations, not {}",
+        page.rows.len(),
+        targets.len().min(50)
+    );
 
+    let cpu_before = cpu_seconds(server.child.id())?;
     let (count, latency, elapsed) = load(options.streams, duration, {
-        let (channel, bearer) = (channel.clone(), bearer.clone());
-        move |_| {
-            let mut client = pb::inbox_service_client::InboxServiceClient::with_interceptor(
-                channel.clone(),
+        let (connections, bearer) = (connections.clone(), bearer.clone());
+        move |stream| {
+            let mut grpc = tonic::client::Grpc::new(tonic::service::interceptor::InterceptedService::new(
+                connections[stream % connections.len()].clone(),
                 bearer.clone(),
-            );
+            ));
             async move {
-                client
-                    .list_inbox(pb::ListInboxRequest {
-                        options: Some(pb::QueryOptions {
-                            workspace_id: WORKSPACE.to_owned(),
-                            min_position: 0,
-                        }),
-                        ..Default::default()
-                    })
+                let request = pb::ListInboxRequest {
+                    options: Some(pb::QueryOptions {
+                        workspace_id: WORKSPACE.to_owned(),
+                        min_position: 0,
+                    }),
+                    ..Default::default()
+                };
+                grpc.ready()
                     .await
-                    .map(|_| ())
+                    .map_err(|e| Status::unavailable(e.to_string()))?;
+                let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+                    "/palaver.v1.InboxService/ListInbox",
+                );
+                let bytes = grpc
+                    .unary(tonic::Request::new(request), path, Undecoded)
+                    .await?
+                    .into_inner();
+                if bytes == 0 {
+                    return Err(Status::internal("an empty inbox answer"));
+                }
+                Ok(())
             }
         }
     })
     .await?;
+    let cpu = cpu_seconds(server.child.id())? - cpu_before;
     figures.record("grpc_inbox_per_s", count as f64 / elapsed, "queries/s");
     figures.record("grpc_inbox_p50", millis(&latency, 0.50), "ms");
     figures.record("grpc_inbox_p99", millis(&latency, 0.99), "ms");
+    figures.record(
+        "grpc_inbox_server_cpu_per_query",
+        cpu * 1e6 / count.max(1) as f64,
+        "us",
+    );
 
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))?;
     if let Some(kb) = status
@@ -278,6 +323,55 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
         figures.record("grpc_server_peak_memory", kb / 1024.0, "MiB");
     }
     Ok(())
+}
+
+/// The CPU time (user and system) process `pid` has used, in seconds.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command (which may hold spaces) in parentheses;
+    // utime and stime are the 14th and 15th, in clock ticks of 1/100 s
+    // (USER_HZ, 100 on Linux).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .ok_or_else(|| anyhow::anyhow!("/proc/{pid}/stat has no field {}", i + 3))?
+            .parse::<f64>()?)
+    };
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// Sends a protobuf request and takes the answer's bytes without decoding
+/// them: the answer's length is the item.
+#[derive(Debug, Clone, Copy)]
+struct Undecoded;
+
+impl tonic::codec::Codec for Undecoded {
+    type Encode = pb::ListInboxRequest;
+    type Decode = usize;
+    type Encoder = tonic_prost::ProstEncoder<pb::ListInboxRequest>;
+    type Decoder = Undecoded;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic_prost::ProstCodec::<pb::ListInboxRequest, pb::ListInboxResponse>::default().encoder()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        Undecoded
+    }
+}
+
+impl tonic::codec::Decoder for Undecoded {
+    type Item = usize;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<usize>, Status> {
+        use bytes::Buf;
+        let length = src.remaining();
+        src.advance(length);
+        Ok(Some(length))
+    }
 }
 
 /// Runs `streams` loops of `call` for `duration`; returns calls made, their

@@ -1,5 +1,6 @@
 //! Prometheus metrics served at `/metrics`: gRPC request counts and
-//! latencies, event-store append latency, and projection lag.
+//! latencies, event-store append latency, projection lag, and how often
+//! first inbox pages came from the read models' cache.
 
 use std::{
     sync::{Arc, atomic::AtomicU64},
@@ -8,14 +9,20 @@ use std::{
 };
 
 use async_trait::async_trait;
-use palaver_projections::Projections;
+use palaver_projections::{Projections, queries::ReadModels};
 use palaver_store::{
     AllFilter, AppendResult, Direction, EventStore, ExpectedRevision, NewEvent, Position, ReadFrom,
     RecordedEvent, StreamName, Subscription,
 };
 use prometheus_client::{
-    encoding::EncodeLabelSet,
-    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric},
+    metrics::{
+        counter::{ConstCounter, Counter},
+        family::Family,
+        gauge::Gauge,
+        histogram::Histogram,
+    },
     registry::Registry,
 };
 use tokio::sync::watch;
@@ -114,6 +121,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Exports how often `read_models` answered first inbox pages from
+    /// its cache (read on each scrape).
+    pub fn watch_inbox_cache(&self, read_models: ReadModels) {
+        self.registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .register_collector(Box::new(InboxCacheCollector(read_models)));
+    }
+
     /// The Prometheus text exposition, with the projection lag measured now.
     pub async fn render(&self, projections: &Projections) -> String {
         if let Ok(lag) = projections.lag().await {
@@ -274,5 +290,32 @@ impl<S: EventStore + Clone> EventStore for MeteredStore<S> {
 
     fn subscribe_all(&self, after: Position, filter: AllFilter) -> Subscription {
         self.inner.subscribe_all(after, filter)
+    }
+}
+
+/// `inbox_cache_hits_total` and `inbox_cache_misses_total`, from the
+/// read models' own counts.
+#[derive(Debug)]
+struct InboxCacheCollector(ReadModels);
+
+impl Collector for InboxCacheCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stats = self.0.inbox_cache_stats();
+        for (name, help, value) in [
+            (
+                "inbox_cache_hits",
+                "First inbox pages answered from the cache",
+                stats.hits,
+            ),
+            (
+                "inbox_cache_misses",
+                "First inbox pages read from the read-model tables",
+                stats.misses,
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+        }
+        Ok(())
     }
 }

@@ -50,6 +50,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<ExitCode> {
     let leases = shared_leases(config).await?;
     let (projections, read_models) =
         open_read_models(config, &store, leases.clone(), wait_for(stopped.clone())).await?;
+    metrics.watch_inbox_cache(read_models.clone());
 
     let manual_clock = config.unsafe_test_clock.then(|| {
         tracing::warn!(
@@ -241,7 +242,10 @@ async fn open_read_models(
             let path = config.read_models_path();
             let db = ReadModelDb::open(&path, models::all())?;
             let projections = Projections::start(Arc::clone(store), db, &path, shutdown);
-            (projections, ReadModels::open(&path))
+            // This process alone writes the file: its readers may keep
+            // first inbox pages until the projector next commits.
+            let read_models = ReadModels::open(&path).cached(projections.changes());
+            (projections, read_models)
         }
         ReadModelsKind::Postgres => {
             let url = secret(&config.postgres_url, "postgres_url")?;

@@ -13,10 +13,12 @@
 //! - [`runner`]: [`Projections`], the live loop following `$all` into
 //!   either backend, with read-your-writes waits, lag and rebuild.
 //! - [`models`]: Palaver's read models (inbox, timeline, window, contacts);
-//!   [`queries`] reads them, on either backend.
+//!   [`queries`] reads them, on either backend; [`cache`] keeps first
+//!   inbox pages between commits.
 //! - [`rebuild`]: replay of history into a fresh file, to a point in time
 //!   or position if asked (audits).
 
+pub mod cache;
 pub mod database;
 mod error;
 pub mod models;
@@ -27,6 +29,7 @@ pub mod rebuild;
 pub mod runner;
 pub mod sql;
 
+pub use cache::{CacheStats, Changes};
 pub use database::ReadModelDb;
 pub use error::{DatabaseError, Error, Result};
 pub use postgres::PgReadModelDb;

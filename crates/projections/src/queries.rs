@@ -29,6 +29,7 @@ use uuid::Uuid;
 
 use crate::{
     Error, Result,
+    cache::{CacheStats, Changes, InboxCache, earliest},
     error::{DatabaseError, db},
     postgres::{connect::Connector, reader::PgReader},
     sql::Value,
@@ -45,6 +46,8 @@ const POSTGRES_READERS: usize = 8;
 #[derive(Clone, Debug)]
 pub struct ReadModels {
     backend: Arc<Backend>,
+    /// First inbox pages kept between commits ([`ReadModels::cached`]).
+    inbox_cache: Option<Arc<InboxCache>>,
 }
 
 #[derive(Debug)]
@@ -65,7 +68,7 @@ struct SqliteReaders {
 }
 
 /// A conversation's status as a reader sees it now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
     Open,
     Snoozed,
@@ -98,7 +101,7 @@ impl FromStr for Status {
 }
 
 /// Whose conversations an inbox page lists.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum AssigneeFilter {
     #[default]
     Anyone,
@@ -248,7 +251,32 @@ impl ReadModels {
                 idle: Mutex::new(Vec::new()),
                 reprepared: Arc::default(),
             })),
+            inbox_cache: None,
         }
+    }
+
+    /// These readers, keeping first inbox pages until the next commit that
+    /// `changes` counts (see [`crate::cache`]). Only for SQLite read models
+    /// that this process alone writes, with `changes` from the
+    /// [`crate::Projections`] writing them; PostgreSQL read models may be
+    /// written by another instance and are returned as they are.
+    pub fn cached(self, changes: Changes) -> Self {
+        match &*self.backend {
+            Backend::Sqlite(_) => ReadModels {
+                inbox_cache: Some(Arc::new(InboxCache::new(changes))),
+                ..self
+            },
+            Backend::Postgres(_) => self,
+        }
+    }
+
+    /// How often first inbox pages came from the cache (zeros for readers
+    /// that do not cache).
+    pub fn inbox_cache_stats(&self) -> CacheStats {
+        self.inbox_cache
+            .as_deref()
+            .map(InboxCache::stats)
+            .unwrap_or_default()
     }
 
     /// How many times SQLite prepared a cached query statement again when
@@ -272,6 +300,7 @@ impl ReadModels {
                 connector,
                 POSTGRES_READERS,
             )))),
+            inbox_cache: None,
         })
     }
 
@@ -284,13 +313,35 @@ impl ReadModels {
             });
         }
         let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
+        let miss = match self.inbox_cache.as_deref().map(|cache| cache.get(&query, now)) {
+            Some(Ok(page)) => return Ok(page),
+            Some(Err(miss)) => miss,
+            None => None,
+        };
         match &*self.backend {
             Backend::Sqlite(readers) => {
-                readers
-                    .read(move |s| complete_now(inbox_page(s, &query, cursor, now)))
-                    .await
+                let keep = miss.is_some();
+                let (page, until) = readers
+                    .read(move |s| {
+                        let (page, mut until) = complete_now(inbox_page(s, &query, cursor, now))?;
+                        // A snooze running out elsewhere in the workspace
+                        // moves a conversation into or out of an open or
+                        // snoozed page.
+                        if keep && matches!(query.status, Some(Status::Open | Status::Snoozed)) {
+                            until =
+                                earliest(until, complete_now(next_snooze_end(s, query.workspace_id, now))?);
+                        }
+                        Ok((page, until))
+                    })
+                    .await?;
+                if let (Some(cache), Some(miss)) = (&self.inbox_cache, miss) {
+                    cache.keep(miss, &page, now, until);
+                }
+                Ok(page)
             }
-            Backend::Postgres(reader) => inbox_page(&mut reader.session().await?, &query, cursor, now).await,
+            Backend::Postgres(reader) => Ok(inbox_page(&mut reader.session().await?, &query, cursor, now)
+                .await?
+                .0),
         }
     }
 
@@ -674,12 +725,14 @@ fn parse_cursor(cursor: &str) -> Result<(i64, String)> {
     Ok((at, id.to_owned()))
 }
 
+/// A page of the inbox, and the first time after `now` at which the clock
+/// alone would change one of its rows (`None`: never).
 async fn inbox_page(
     s: &mut impl Session,
     query: &InboxQuery,
     cursor: Option<(i64, String)>,
     now: DateTime<Utc>,
-) -> Result<InboxPage> {
+) -> Result<(InboxPage, Option<i64>)> {
     let (assignee_filter, teammate) = match &query.assignee {
         AssigneeFilter::Anyone => ("anyone", None),
         AssigneeFilter::Unassigned => ("unassigned", None),
@@ -702,6 +755,10 @@ async fn inbox_page(
             ],
         )
         .await?;
+    let until = rows
+        .iter()
+        .map(|row| row_changes_at(row, now))
+        .try_fold(None, |until, at| at.map(|at| earliest(until, at)))?;
     let mut rows = rows
         .iter()
         .map(|row| inbox_row(row, now))
@@ -718,7 +775,41 @@ async fn inbox_page(
     } else {
         None
     };
-    Ok(InboxPage { rows, next_cursor })
+    Ok((InboxPage { rows, next_cursor }, until))
+}
+
+/// The first time after `now` at which [`inbox_row`] would read `row`
+/// differently: its snooze runs out, its window closes, or its
+/// closing-soon warning lapses.
+fn row_changes_at(row: &[Value], now: DateTime<Utc>) -> Result<Option<i64>> {
+    let now = now.timestamp_micros();
+    let snooze_ends = if text(row, 6)? == Status::Snoozed.as_str() {
+        opt_int(row, 7)?
+    } else {
+        None
+    };
+    let later = |at: Option<i64>| at.filter(|at| *at > now);
+    Ok(earliest(
+        later(snooze_ends),
+        earliest(later(opt_int(row, 15)?), later(opt_int(row, 18)?)),
+    ))
+}
+
+/// The first snooze in the workspace to run out after `now`.
+async fn next_snooze_end(
+    s: &mut impl Session,
+    workspace_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>> {
+    let rows = s
+        .rows(
+            "reading the next snooze to run out",
+            "SELECT MIN(snoozed_until) FROM inbox \
+             WHERE workspace_id = ?1 AND status = 'snoozed' AND snoozed_until > ?2",
+            vec![workspace_id.into(), now.into()],
+        )
+        .await?;
+    rows.first().map_or(Ok(None), |row| opt_int(row, 0))
 }
 
 async fn conversation_view(

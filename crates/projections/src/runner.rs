@@ -22,6 +22,7 @@ use tokio::{sync::watch, time::Instant};
 
 use crate::{
     Error, Result,
+    cache::Changes,
     database::ReadModelDb,
     postgres::{PgReadModelDb, writer::drop_schema},
     rebuild,
@@ -151,6 +152,8 @@ pub struct Projections {
     /// Callers in [`Projections::wait_for`]: while any waits, a batch is
     /// applied at once rather than lingering for more events.
     waiting: Arc<AtomicUsize>,
+    /// Commits to the tables, for readers that cache ([`Projections::changes`]).
+    changes: Changes,
 }
 
 impl std::fmt::Debug for Projections {
@@ -211,6 +214,7 @@ impl Projections {
         let position_tx = Arc::new(position_tx);
         let (status_tx, status) = watch::channel(Status::Running);
         let waiting = Arc::new(AtomicUsize::new(0));
+        let changes = Changes::default();
         let projections = Projections {
             store: Arc::clone(&store),
             writer: writer.clone(),
@@ -219,14 +223,17 @@ impl Projections {
             position_tx: Arc::clone(&position_tx),
             status,
             waiting: Arc::clone(&waiting),
+            changes: changes.clone(),
         };
         tokio::spawn(async move {
             let outcome = match lease {
                 None => tokio::select! {
-                    outcome = follow(store, writer, &position_tx, &waiting) => outcome,
+                    outcome = follow(store, writer, &position_tx, &changes, &waiting) => outcome,
                     () = shutdown => Ok(()),
                 },
-                Some(lease) => take_turns(store, writer, &position_tx, &waiting, lease, shutdown).await,
+                Some(lease) => {
+                    take_turns(store, writer, &position_tx, &changes, &waiting, lease, shutdown).await
+                }
             };
             let status = match outcome {
                 Ok(()) => Status::Stopped,
@@ -238,6 +245,14 @@ impl Projections {
             status_tx.send_replace(status);
         });
         projections
+    }
+
+    /// Counts the commits this loop (and a rebuild's swap) makes to the
+    /// tables, each counted before its position is published: give it to
+    /// [`crate::queries::ReadModels::cached`] for readers that keep
+    /// answers until the tables change.
+    pub fn changes(&self) -> Changes {
+        self.changes.clone()
     }
 
     /// The position every read model has reached.
@@ -323,6 +338,8 @@ impl Projections {
             Writer::Sqlite(db) => self.rebuild_sqlite(db, progress).await,
             Writer::Postgres { db, checkpoints } => self.rebuild_postgres(db, checkpoints, progress).await,
         };
+        // Counted even on a failure: the swap may have happened.
+        self.changes.committed();
         if let Ok(position) = result {
             publish(&self.position_tx, position);
         }
@@ -429,6 +446,7 @@ async fn follow(
     store: Arc<dyn EventStore>,
     writer: Writer,
     position: &watch::Sender<Position>,
+    changes: &Changes,
     waiting: &AtomicUsize,
 ) -> Result<()> {
     let from = match &writer {
@@ -480,6 +498,7 @@ async fn follow(
             }
         }
         .map_err(|e| Error::Stopped(format!("projection task failed: {e}")))?;
+        changes.committed();
         publish(position, reached);
         applied?;
         last_applied = Some(tokio::time::Instant::now());
@@ -494,6 +513,7 @@ async fn take_turns(
     store: Arc<dyn EventStore>,
     writer: Writer,
     position: &watch::Sender<Position>,
+    changes: &Changes,
     waiting: &AtomicUsize,
     lease: SharedLease,
     shutdown: impl std::future::Future<Output = ()>,
@@ -512,7 +532,7 @@ async fn take_turns(
         tracing::info!(holder = %lease.holder, token = held.token(), "this instance projects the read models now");
         refresh(db, checkpoints, position).await?;
         let outcome = tokio::select! {
-            outcome = follow(Arc::clone(&store), writer.clone(), position, waiting) => outcome,
+            outcome = follow(Arc::clone(&store), writer.clone(), position, changes, waiting) => outcome,
             () = keep(&lease, &held) => {
                 tracing::warn!(holder = %lease.holder, "lost the read models' lease: another instance projects now");
                 continue;

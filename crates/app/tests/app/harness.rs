@@ -58,8 +58,8 @@ impl World {
         let clock = Arc::new(ManualClock::new(t0()));
         let app = App::new(
             Arc::clone(&store),
-            projections,
-            ReadModels::open(&path),
+            projections.clone(),
+            ReadModels::open(&path).cached(projections.changes()),
             clock.clone(),
         );
         let world = World {

@@ -29,7 +29,8 @@ impl Projector for InboxProjector {
         "inbox"
     }
     fn version(&self) -> u32 {
-        3
+        // 4: the inbox_snoozes index.
+        4
     }
     fn schema(&self) -> &'static str {
         include_str!("sql/inbox.sql")

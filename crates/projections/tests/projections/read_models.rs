@@ -17,7 +17,7 @@ use palaver_domain::{
     thread::{ConversationOrigin, InboundRouting, ThreadEvent, ThreadIdentity},
 };
 use palaver_projections::{
-    Error, models,
+    Error, Projections, ReadModelDb, models,
     queries::{AssigneeFilter, InboxQuery, ReadModels, Status},
     rebuild::{self, Until},
 };
@@ -225,6 +225,21 @@ impl World {
         ReadModels::open(path)
     }
 
+    /// Live read models over the store, read twice: through a cache that
+    /// follows the projector's commits, and afresh.
+    fn live(&self) -> Live {
+        let path = self.dir.path().join("live.db");
+        let db = ReadModelDb::open(&path, models::all()).unwrap();
+        let projections = Projections::start(Arc::clone(&self.store), db, &path, std::future::pending());
+        Live {
+            cached: ReadModels::open(&path).cached(projections.changes()),
+            fresh: ReadModels::open(&path),
+            projections,
+            store: Arc::clone(&self.store),
+            workspace: self.workspace.as_uuid(),
+        }
+    }
+
     /// Ada: a lead (+44 7700 900123), her thread, and its first
     /// conversation, all at `t0`.
     async fn ada(&self) -> (ContactId, ThreadId, ConversationId) {
@@ -241,6 +256,195 @@ impl World {
             body: body.to_owned(),
         }
     }
+}
+
+/// Live read models, cached and not (see [`World::live`]).
+struct Live {
+    projections: Projections,
+    cached: ReadModels,
+    fresh: ReadModels,
+    store: Arc<dyn EventStore>,
+    workspace: Uuid,
+}
+
+impl Live {
+    /// Waits until the read models hold everything written so far.
+    async fn caught_up(&self) {
+        let head = self.store.head().await.unwrap();
+        self.projections
+            .wait_for(head, std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
+    }
+
+    /// Every first-page query, asked at `now` through the cache (twice:
+    /// the second is answered from it when nothing changed) and afresh,
+    /// reads the same; returns the unfiltered page.
+    async fn same_at(&self, now: DateTime<Utc>) -> Vec<palaver_projections::queries::InboxRow> {
+        self.caught_up().await;
+        let statuses = [
+            None,
+            Some(Status::Open),
+            Some(Status::Snoozed),
+            Some(Status::Closed),
+        ];
+        let assignees = [AssigneeFilter::Anyone, AssigneeFilter::Unassigned];
+        for status in statuses {
+            for assignee in assignees.clone() {
+                for limit in [1, 50] {
+                    let query = InboxQuery {
+                        status,
+                        assignee: assignee.clone(),
+                        limit,
+                        ..InboxQuery::new(self.workspace)
+                    };
+                    let fresh = self.fresh.inbox(query.clone(), now).await.unwrap();
+                    for _ in 0..2 {
+                        let cached = self.cached.inbox(query.clone(), now).await.unwrap();
+                        assert_eq!(cached, fresh, "{query:?} at {now}");
+                    }
+                }
+            }
+        }
+        self.fresh
+            .inbox(InboxQuery::new(self.workspace), now)
+            .await
+            .unwrap()
+            .rows
+    }
+}
+
+#[tokio::test]
+async fn cached_inbox_pages_read_as_fresh_ones_through_writes_and_time() {
+    let world = World::new();
+    let (_, ada_thread, ada) = world.ada().await;
+    let live = world.live();
+    let minutes = |m: i64| t0() + Duration::minutes(m);
+
+    // A customer message opens the window for 24 hours.
+    world
+        .inbound(ada_thread, ada, "wamid.1", World::text("one"), minutes(1))
+        .await;
+    let closes = minutes(1) + Duration::hours(24);
+    for now in [minutes(2), closes - Duration::minutes(1), closes, minutes(2)] {
+        let rows = live.same_at(now).await;
+        assert_eq!(rows[0].needs_template, now >= closes, "at {now}");
+    }
+    assert_eq!(
+        live.same_at(minutes(2)).await[0].last_message_preview.as_deref(),
+        Some("one")
+    );
+
+    // A snooze runs out with no event: into the open pages, out of the snoozed ones.
+    let by = Actor::Teammate(TeammateId::new("ana"));
+    let until = minutes(120);
+    let snoozed = ConversationEvent::Snoozed {
+        conversation_id: ada,
+        until,
+        by: by.clone(),
+        at: minutes(3),
+    };
+    world.conversation_event(ada, snoozed, minutes(3)).await;
+    for now in [
+        minutes(60),
+        until - Duration::microseconds(1),
+        until,
+        minutes(60),
+        minutes(180),
+    ] {
+        let rows = live.same_at(now).await;
+        let expected = if now < until {
+            Status::Snoozed
+        } else {
+            Status::Open
+        };
+        assert_eq!(rows[0].status, expected, "at {now}");
+    }
+
+    // Another customer writes: the page changes with the commit.
+    let bo = world
+        .contact(2, ContactKind::Lead, "Bo", "+447700900456", t0())
+        .await;
+    let bo_thread = world.thread("447700900456", bo, t0()).await;
+    let bo_conversation = world.conversation(bo_thread, bo, 1, t0()).await;
+    world
+        .inbound(
+            bo_thread,
+            bo_conversation,
+            "wamid.2",
+            World::text("two"),
+            minutes(5),
+        )
+        .await;
+    assert_eq!(live.same_at(minutes(60)).await.len(), 2);
+
+    // The closing-soon warning lapses when the window closes.
+    let warning = ConversationEvent::WindowClosingSoon {
+        conversation_id: ada,
+        closes_at: closes,
+        at: closes - Duration::hours(1),
+    };
+    world
+        .conversation_event(ada, warning, closes - Duration::hours(1))
+        .await;
+    for now in [
+        closes - Duration::minutes(30),
+        closes,
+        closes - Duration::minutes(30),
+    ] {
+        let rows = live.same_at(now).await;
+        let row = rows
+            .iter()
+            .find(|row| row.conversation_id == ada.as_uuid())
+            .unwrap();
+        assert_eq!(row.window_closing_soon, now < closes, "at {now}");
+    }
+
+    // Closing moves Ada's conversation out of the open pages.
+    let closed = ConversationEvent::Closed {
+        conversation_id: ada,
+        by,
+        at: minutes(200),
+    };
+    world.conversation_event(ada, closed, minutes(200)).await;
+    let rows = live.same_at(minutes(201)).await;
+    let row = rows
+        .iter()
+        .find(|row| row.conversation_id == ada.as_uuid())
+        .unwrap();
+    assert_eq!(row.status, Status::Closed);
+
+    // The second asking of each query was answered from the cache.
+    let stats = live.cached.inbox_cache_stats();
+    assert!(stats.hits >= stats.misses, "{stats:?}");
+    assert_eq!(live.fresh.inbox_cache_stats(), Default::default());
+}
+
+#[tokio::test]
+async fn only_first_pages_are_cached() {
+    let world = World::new();
+    let (_, thread, conversation) = world.ada().await;
+    world
+        .inbound(thread, conversation, "wamid.1", World::text("one"), t0())
+        .await;
+    let live = world.live();
+    live.caught_up().await;
+    let first = InboxQuery {
+        limit: 1,
+        ..InboxQuery::new(live.workspace)
+    };
+    for _ in 0..3 {
+        live.cached.inbox(first.clone(), t0()).await.unwrap();
+    }
+    let later = InboxQuery {
+        cursor: Some(format!("{}_{}", t0().timestamp_micros(), Uuid::max())),
+        ..first
+    };
+    for _ in 0..3 {
+        live.cached.inbox(later.clone(), t0()).await.unwrap();
+    }
+    let stats = live.cached.inbox_cache_stats();
+    assert_eq!((stats.misses, stats.hits), (1, 2));
 }
 
 #[tokio::test]

@@ -66,8 +66,8 @@ pub async fn app_with_clock() -> TestApp {
     let clock = Arc::new(ManualClock::new(t0()));
     let app = App::new(
         Arc::clone(&store),
-        projections,
-        ReadModels::open(&path),
+        projections.clone(),
+        ReadModels::open(&path).cached(projections.changes()),
         clock.clone(),
     );
     let test = TestApp {

@@ -23,6 +23,9 @@ CREATE TABLE inbox (
     started_at              BIGINT NOT NULL
 );
 CREATE INDEX inbox_by_activity ON inbox (workspace_id, last_activity_at DESC, conversation_id DESC);
+-- The next snooze to run out in a workspace (when a cached open or snoozed
+-- inbox page goes stale).
+CREATE INDEX inbox_snoozes ON inbox (workspace_id, snoozed_until) WHERE status = 'snoozed';
 
 CREATE TABLE inbox_threads (
     thread_id     TEXT COLLATE "C" PRIMARY KEY,

@@ -24,6 +24,9 @@ CREATE TABLE inbox (
     started_at              INTEGER NOT NULL
 );
 CREATE INDEX inbox_by_activity ON inbox (workspace_id, last_activity_at DESC, conversation_id DESC);
+-- The next snooze to run out in a workspace (when a cached open or snoozed
+-- inbox page goes stale).
+CREATE INDEX inbox_snoozes ON inbox (workspace_id, snoozed_until) WHERE status = 'snoozed';
 
 -- The workspace of each thread, so a conversation row can carry it.
 CREATE TABLE inbox_threads (
