@@ -16,6 +16,15 @@ use uuid::Uuid;
 
 use crate::status::invalid;
 
+/// A UUID as hyphenated lower-case text, written straight into a string
+/// of the right size (`to_string` goes through the formatter and grows its
+/// string several times; inbox pages write four ids a row).
+fn id_text(id: Uuid) -> String {
+    id.hyphenated()
+        .encode_lower(&mut Uuid::encode_buffer())
+        .to_owned()
+}
+
 /// A required UUID field.
 pub fn uuid(value: &str, field: &'static str) -> Result<Uuid, GrpcStatus> {
     if value.is_empty() {
@@ -102,11 +111,11 @@ pub fn status_filter(value: i32) -> Result<Option<Status>, GrpcStatus> {
 
 pub fn inbox_row(row: InboxRow) -> pb::InboxRow {
     pb::InboxRow {
-        conversation_id: row.conversation_id.to_string(),
-        workspace_id: row.workspace_id.to_string(),
-        thread_id: row.thread_id.to_string(),
+        conversation_id: id_text(row.conversation_id),
+        workspace_id: id_text(row.workspace_id),
+        thread_id: id_text(row.thread_id),
         channel: row.channel,
-        contact_id: row.contact_id.to_string(),
+        contact_id: id_text(row.contact_id),
         contact_name: row.contact_name,
         status: status_to_proto(row.status) as i32,
         snoozed_until: opt_timestamp(row.snoozed_until),
@@ -166,12 +175,9 @@ pub fn conversation_view(view: ConversationView) -> pb::GetConversationResponse 
 
 pub fn window_state(window: WindowState) -> pb::WindowState {
     pb::WindowState {
-        thread_id: window.thread_id.to_string(),
-        contact_id: window.contact_id.to_string(),
-        current_conversation_id: window
-            .current_conversation_id
-            .map(|id| id.to_string())
-            .unwrap_or_default(),
+        thread_id: id_text(window.thread_id),
+        contact_id: id_text(window.contact_id),
+        current_conversation_id: window.current_conversation_id.map(id_text).unwrap_or_default(),
         last_customer_message_at: opt_timestamp(window.last_customer_message_at),
         closes_at: opt_timestamp(window.closes_at),
         free_form_allowed: window.free_form_allowed,
@@ -187,7 +193,7 @@ pub fn contact_view(contact: ContactView) -> pb::Contact {
         pb::ContactKind::Lead
     };
     pb::Contact {
-        contact_id: contact.contact_id.to_string(),
+        contact_id: id_text(contact.contact_id),
         kind: kind as i32,
         name: contact.name,
         phone_numbers: contact.phone_numbers,
@@ -195,7 +201,7 @@ pub fn contact_view(contact: ContactView) -> pb::Contact {
         external_user_id: contact.external_user_id.unwrap_or_default(),
         created_at: Some(timestamp(contact.created_at)),
         last_active_at: opt_timestamp(contact.last_active_at),
-        merged_contact_ids: contact.merged_from.iter().map(Uuid::to_string).collect(),
+        merged_contact_ids: contact.merged_from.iter().copied().map(id_text).collect(),
     }
 }
 
@@ -237,7 +243,7 @@ pub fn payload_summary(summary: PayloadSummary) -> pb::WebhookPayloadSummary {
         PayloadOutcome::Failed(error) => (pb::WebhookPayloadState::Failed, Vec::new(), error),
     };
     pb::WebhookPayloadSummary {
-        payload_id: summary.payload_id.to_string(),
+        payload_id: id_text(summary.payload_id.as_uuid()),
         received_at: opt_timestamp(summary.received_at),
         state: state as i32,
         parked_phone_number_ids: parked,
