@@ -215,6 +215,7 @@ async fn pulled_templates_are_synced_and_cloud_api_trouble_is_classified() {
             name: "Ada".to_owned(),
             phone_numbers: vec!["+447700900123".to_owned()],
             wa_id: String::new(),
+            external_user_id: String::new(),
         })
         .await
         .unwrap()

@@ -261,6 +261,7 @@ async fn starting_a_conversation_takes_a_template_and_contacts_merge_by_phone() 
             name: "Ada Lovelace".to_owned(),
             phone_numbers: vec!["07700 900123".to_owned()],
             wa_id: String::new(),
+            external_user_id: "crm-42".to_owned(),
         })
         .await
         .unwrap()
@@ -295,6 +296,7 @@ async fn starting_a_conversation_takes_a_template_and_contacts_merge_by_phone() 
         .into_inner();
     assert_eq!(found.contacts.len(), 1);
     assert_eq!(found.contacts[0].contact_id, user.contact_id);
+    assert_eq!(found.contacts[0].external_user_id, "crm-42");
     let resolved = c
         .inbox
         .get_contact(pb::GetContactRequest {

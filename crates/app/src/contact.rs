@@ -26,6 +26,9 @@ pub struct NewContact {
     /// webhook finds the same lead); refused for a user, whom the domain
     /// matches by phone number (add the number instead).
     pub wa_id: Option<WaId>,
+    /// A user's id in the customer's own system (optional). Refused for a
+    /// lead: a lead becomes a user, with this id, by `convert_to_user`.
+    pub external_user_id: Option<String>,
 }
 
 impl App {
@@ -46,6 +49,12 @@ impl App {
             for (index, raw) in contact.phone_numbers.iter().enumerate() {
                 PhoneNumber::parse(raw, region)
                     .map_err(|e| Error::invalid("phone_numbers", format!("number {index}: {e}")))?;
+            }
+            if contact.kind == ContactKind::Lead && contact.external_user_id.is_some() {
+                return Err(Error::invalid(
+                    "external_user_id",
+                    "a lead has none: create a user, or convert the lead to a user with this id",
+                ));
             }
             let (contact_id, mut commands) = match (contact.kind, &contact.wa_id) {
                 (ContactKind::Lead, Some(wa_id)) => {
@@ -79,6 +88,7 @@ impl App {
                         name: contact.name.clone(),
                         phone_numbers: contact.phone_numbers.clone(),
                         default_region: region,
+                        external_user_id: contact.external_user_id.clone(),
                         by: ctx.actor.clone(),
                     };
                     return self

@@ -143,6 +143,7 @@ fn customer(n: u64) -> Vec<(String, Vec<NewEvent>)> {
             name: format!("Customer {n}"),
             phone_numbers: phone.into_iter().collect(),
             wa_id: Some(wa.clone()),
+            external_user_id: None,
             by: Actor::System,
             at,
         }),

@@ -1444,6 +1444,7 @@ fn encode_contact(event: &ContactEvent) -> (&'static str, Vec<u8>) {
             name,
             phone_numbers,
             wa_id,
+            external_user_id,
             by,
             at,
         } => (
@@ -1459,6 +1460,7 @@ fn encode_contact(event: &ContactEvent) -> (&'static str, Vec<u8>) {
                 name: name.clone(),
                 phone_numbers: phone_numbers.iter().map(ToString::to_string).collect(),
                 wa_id: opt_string(wa_id.as_ref()),
+                external_user_id: external_user_id.clone().unwrap_or_default(),
                 created_at: ts(*at),
                 created_by: actor(by),
             }
@@ -1535,6 +1537,7 @@ fn decode_contact(cx: Cx, bytes: &[u8]) -> Result<ContactEvent, DecodeError> {
                     .map(|p| cx.phone(p, "phone_numbers"))
                     .collect::<Result<_, _>>()?,
                 wa_id: non_empty(m.wa_id).map(WaId::new),
+                external_user_id: non_empty(m.external_user_id),
                 by: cx.actor(m.created_by, "created_by")?,
                 at: cx.time(m.created_at, "created_at")?,
             }

@@ -75,6 +75,8 @@ pub enum ContactCommand {
         phone_numbers: Vec<String>,
         /// Region to read national numbers with.
         default_region: Option<Region>,
+        /// The user's id in the customer's own system, if known.
+        external_user_id: Option<String>,
         /// Who.
         by: Actor,
     },
@@ -120,6 +122,8 @@ pub enum ContactEvent {
         phone_numbers: Vec<PhoneNumber>,
         /// WhatsApp id, if known.
         wa_id: Option<WaId>,
+        /// A user's id in the customer's own system, if given.
+        external_user_id: Option<String>,
         /// Who.
         by: Actor,
         /// When.
@@ -168,6 +172,7 @@ struct Profile {
     name: String,
     phone_numbers: Vec<PhoneNumber>,
     wa_id: Option<WaId>,
+    external_user_id: Option<String>,
     merged_into: Option<ContactId>,
 }
 
@@ -267,6 +272,7 @@ impl Aggregate for Contact {
                     name: profile_name,
                     phone_numbers,
                     wa_id: Some(wa_id),
+                    external_user_id: None,
                     by: Actor::System,
                     at: now,
                 }])
@@ -277,6 +283,7 @@ impl Aggregate for Contact {
                 name,
                 phone_numbers,
                 default_region,
+                external_user_id,
                 by,
             } => {
                 let mut phones: Vec<PhoneNumber> = vec![];
@@ -287,7 +294,11 @@ impl Aggregate for Contact {
                     }
                 }
                 if let Some(p) = &self.profile {
-                    return if p.kind == ContactKind::User && p.name == name && p.phone_numbers == phones {
+                    return if p.kind == ContactKind::User
+                        && p.name == name
+                        && p.phone_numbers == phones
+                        && p.external_user_id == external_user_id
+                    {
                         Ok(vec![])
                     } else {
                         Err(Error::AlreadyExists("contact"))
@@ -300,6 +311,7 @@ impl Aggregate for Contact {
                     name,
                     phone_numbers: phones,
                     wa_id: None,
+                    external_user_id,
                     by,
                     at: now,
                 }])
@@ -374,6 +386,7 @@ impl Aggregate for Contact {
                 name,
                 phone_numbers,
                 wa_id,
+                external_user_id,
                 ..
             } => {
                 self.profile = Some(Profile {
@@ -383,6 +396,7 @@ impl Aggregate for Contact {
                     name: name.clone(),
                     phone_numbers: phone_numbers.clone(),
                     wa_id: wa_id.clone(),
+                    external_user_id: external_user_id.clone(),
                     merged_into: None,
                 });
             }
@@ -393,9 +407,10 @@ impl Aggregate for Contact {
                     p.phone_numbers.push(phone_number.clone());
                 }
             }
-            ContactEvent::ConvertedToUser { .. } => {
+            ContactEvent::ConvertedToUser { external_user_id, .. } => {
                 if let Some(p) = &mut self.profile {
                     p.kind = ContactKind::User;
+                    p.external_user_id = Some(external_user_id.clone());
                 }
             }
             ContactEvent::Merged { into, .. } => {

@@ -37,6 +37,9 @@ impl pb::contact_service_server::ContactService for Api {
             wa_id: Some(request.wa_id.trim())
                 .filter(|w| !w.is_empty())
                 .map(WaId::new),
+            external_user_id: Some(request.external_user_id.trim())
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned),
         };
         let done = self.app.create_contact(&ctx, contact).await.map_err(app_status)?;
         Ok(Response::new(pb::CreateContactResponse {

@@ -158,6 +158,7 @@ async fn campaigns_queue_recipients_now_or_on_their_event() {
                 name: "Ada".into(),
                 phone_numbers: vec!["+447700900123".into()],
                 wa_id: None,
+                external_user_id: None,
             },
         )
         .await

@@ -15,6 +15,7 @@ fn user(name: &str, phone: &str) -> NewContact {
         name: name.into(),
         phone_numbers: vec![phone.into()],
         wa_id: None,
+        external_user_id: None,
     }
 }
 
@@ -205,4 +206,49 @@ async fn a_lead_is_merged_into_a_user_by_hand() {
         matches!(error, Error::NotFound { what: "contact", .. }),
         "{error:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_may_be_created_with_its_external_id_and_a_lead_may_not() {
+    let w = World::new().await;
+    with_settings(&w, false).await;
+    let created = w
+        .app
+        .create_contact(
+            &w.ctx(),
+            NewContact {
+                external_user_id: Some("crm-42".into()),
+                ..user("Ada", "07700 900123")
+            },
+        )
+        .await
+        .unwrap();
+    let contact = w
+        .app
+        .contact(w.workspace, created.value, Some(created.position))
+        .await
+        .unwrap();
+    assert_eq!(contact.external_user_id.as_deref(), Some("crm-42"));
+    assert_eq!(contact.kind, "user");
+
+    let before = w.store.head().await.unwrap();
+    let lead = NewContact {
+        kind: ContactKind::Lead,
+        name: "Bo".into(),
+        phone_numbers: vec![],
+        wa_id: Some(palaver_domain::ids::WaId::new("447700900456")),
+        external_user_id: Some("crm-43".into()),
+    };
+    let error = w.app.create_contact(&w.ctx(), lead).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::InvalidArgument {
+                field: "external_user_id",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(w.store.head().await.unwrap(), before, "nothing was stored");
 }

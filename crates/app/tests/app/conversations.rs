@@ -96,6 +96,7 @@ async fn starting_a_conversation_takes_a_template() {
                 name: "Ada".into(),
                 phone_numbers: vec!["+44 7700 900123".into()],
                 wa_id: None,
+                external_user_id: None,
             },
         )
         .await

@@ -84,6 +84,7 @@ async fn another_workspace_sees_and_touches_nothing() {
                 name: "Bea".into(),
                 phone_numbers: vec!["+447700900321".into()],
                 wa_id: None,
+                external_user_id: None,
             },
         )
         .await

@@ -63,6 +63,7 @@ fn every_future_is_send(app: &App, ctx: &CommandContext) {
             name: "x".into(),
             phone_numbers: vec![],
             wa_id: None,
+            external_user_id: None,
         },
     ));
     send(app.add_contact_phone(ctx, contact, "+1"));

@@ -33,6 +33,7 @@ fn lead_created() -> ContactEvent {
         name: "Sam".into(),
         phone_numbers: vec![number()],
         wa_id: Some(WaId::new("447700900123")),
+        external_user_id: None,
         by: Actor::System,
         at: t(0),
     }
@@ -60,6 +61,7 @@ fn a_users_numbers_in_any_spelling_are_one_e164_number() {
     let state = given::<Contact>([])
         .when(
             ContactCommand::CreateUser {
+                external_user_id: None,
                 contact_id: user_id(),
                 workspace_id: workspace(),
                 name: "Sam Jones".into(),

@@ -512,25 +512,29 @@ fn contact_event() -> impl Strategy<Value = ContactEvent> {
             text(),
             proptest::collection::vec(phone(), 0..3),
             proptest::option::of(word()),
+            proptest::option::of(word()),
             actor(),
             time()
         )
-            .prop_map(|(contact_id, w, lead, name, phone_numbers, wa, by, at)| {
-                ContactEvent::Created {
-                    contact_id,
-                    workspace_id: WorkspaceId::from_uuid(w),
-                    kind: if lead {
-                        ContactKind::Lead
-                    } else {
-                        ContactKind::User
-                    },
-                    name,
-                    phone_numbers,
-                    wa_id: wa.map(WaId::new),
-                    by,
-                    at,
+            .prop_map(
+                |(contact_id, w, lead, name, phone_numbers, wa, external, by, at)| {
+                    ContactEvent::Created {
+                        contact_id,
+                        workspace_id: WorkspaceId::from_uuid(w),
+                        kind: if lead {
+                            ContactKind::Lead
+                        } else {
+                            ContactKind::User
+                        },
+                        name,
+                        phone_numbers,
+                        wa_id: wa.map(WaId::new),
+                        external_user_id: external,
+                        by,
+                        at,
+                    }
                 }
-            }),
+            ),
         (id(), phone(), time()).prop_map(|(contact_id, phone_number, at)| ContactEvent::PhoneAdded {
             contact_id,
             phone_number,

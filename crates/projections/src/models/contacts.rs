@@ -63,15 +63,16 @@ impl Projector for ContactsProjector {
         out: &mut Vec<Statement>,
     ) -> Result<(), ProjectError> {
         match event {
-            DomainEvent::Contact(ContactEvent::Created { contact_id, workspace_id, kind, name, phone_numbers, wa_id, at, .. }) => {
+            DomainEvent::Contact(ContactEvent::Created { contact_id, workspace_id, kind, name, phone_numbers, wa_id, external_user_id, at, .. }) => {
                 out.push(stmt!(
-                    "INSERT INTO contacts (contact_id, workspace_id, kind, name, wa_id, survivor_id, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?1, ?6) ON CONFLICT (contact_id) DO NOTHING",
+                    "INSERT INTO contacts (contact_id, workspace_id, kind, name, wa_id, external_user_id, survivor_id, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?1, ?7) ON CONFLICT (contact_id) DO NOTHING",
                     contact_id.to_string(),
                     workspace_id.to_string(),
                     kind_name(*kind),
                     name.as_str(),
                     wa_id.as_ref().map(|id| id.as_str()),
+                    external_user_id.as_deref(),
                     *at,
                 ));
                 for phone in phone_numbers {

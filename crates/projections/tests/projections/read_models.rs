@@ -77,6 +77,7 @@ impl World {
             name: name.to_owned(),
             phone_numbers: vec![PhoneNumber::parse(phone, None).unwrap()],
             wa_id: None,
+            external_user_id: None,
             by: Actor::System,
             at,
         };

@@ -76,6 +76,7 @@ fn projectors() -> Arc<[Arc<dyn Projector>]> {
 fn created(n: u64, seconds: i64) -> NewEvent {
     let at = Utc.timestamp_opt(1_760_000_000 + seconds, 0).unwrap();
     let event = DomainEvent::Contact(ContactEvent::Created {
+        external_user_id: None,
         contact_id: ContactId::from_uuid(Uuid::from_u128(n as u128 + 1)),
         workspace_id: WorkspaceId::from_uuid(Uuid::from_u128(7)),
         kind: if n.is_multiple_of(3) {

@@ -75,6 +75,7 @@ async fn contact(app: &TestApp, name: &str, phone: &str) -> ContactId {
         name: name.into(),
         phone_numbers: vec![phone.into()],
         wa_id: None,
+        external_user_id: None,
     };
     app.app
         .create_contact(&app.teammate(), contact)

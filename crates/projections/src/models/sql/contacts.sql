@@ -5,7 +5,7 @@ CREATE TABLE contacts (
     kind              TEXT NOT NULL,      -- lead, user
     name              TEXT NOT NULL,
     wa_id             TEXT,               -- WhatsApp id, if known
-    external_user_id  TEXT,               -- set when a lead became a user
+    external_user_id  TEXT,               -- a user's id in the customer's system (given at creation, or when a lead became a user)
     -- The contact this one was merged into (NULL if it was not), and the
     -- end of that chain: the contact that stands for it now. A contact that
     -- was never merged is its own survivor.

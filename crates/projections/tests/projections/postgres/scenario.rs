@@ -83,6 +83,7 @@ fn contact_created(
         name: name.to_owned(),
         phone_numbers: vec![PhoneNumber::parse(phone, None).unwrap()],
         wa_id: wa_id.map(WaId::new),
+        external_user_id: None,
         by: Actor::System,
         at,
     })

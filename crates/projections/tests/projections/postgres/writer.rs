@@ -89,6 +89,7 @@ fn created(n: u64) -> NewEvent {
 fn named(n: u64, name: String) -> NewEvent {
     let at = Utc.timestamp_opt(1_760_000_000 + n as i64, 0).unwrap();
     let event = DomainEvent::Contact(ContactEvent::Created {
+        external_user_id: None,
         contact_id: ContactId::from_uuid(Uuid::from_u128(u128::from(n) + 1)),
         workspace_id: WorkspaceId::from_uuid(Uuid::from_u128(7)),
         kind: if n.is_multiple_of(3) {
