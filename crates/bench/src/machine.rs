@@ -31,7 +31,34 @@ pub fn describe(dir: &Path) -> Vec<String> {
         format!("Memory: {memory}"),
         format!("Kernel: Linux {}", kernel.trim()),
         format!("Benchmark data folder: {} on {disk}", dir.display()),
+        format!(
+            "Single-core check: {:.0} M steps/s of a fixed integer loop (shared VMs vary \
+             from day to day; compare runs by this before comparing their figures)",
+            single_core_steps_per_s() / 1e6
+        ),
     ]
+}
+
+/// Steps per second of a fixed, allocation-free integer loop (xorshift),
+/// best of five half-second tries: a rough gauge of this core's speed now.
+fn single_core_steps_per_s() -> f64 {
+    let mut best: f64 = 0.0;
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut steps = 0u64;
+        while started.elapsed() < std::time::Duration::from_millis(500) {
+            for _ in 0..100_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+            }
+            steps += 100_000;
+            std::hint::black_box(x);
+        }
+        best = best.max(steps as f64 / started.elapsed().as_secs_f64());
+    }
+    best
 }
 
 /// The device and file system holding `dir`, from /proc/mounts.
