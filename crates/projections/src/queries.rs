@@ -755,10 +755,10 @@ async fn inbox_page(
             ],
         )
         .await?;
-    let until = rows
-        .iter()
-        .map(|row| row_changes_at(row, now))
-        .try_fold(None, |until, at| at.map(|at| earliest(until, at)))?;
+    let mut until = None;
+    for row in &rows {
+        until = earliest(until, row_changes_at(row, now)?);
+    }
     let mut rows = rows
         .iter()
         .map(|row| inbox_row(row, now))
@@ -788,11 +788,11 @@ fn row_changes_at(row: &[Value], now: DateTime<Utc>) -> Result<Option<i64>> {
     } else {
         None
     };
-    let later = |at: Option<i64>| at.filter(|at| *at > now);
-    Ok(earliest(
-        later(snooze_ends),
-        earliest(later(opt_int(row, 15)?), later(opt_int(row, 18)?)),
-    ))
+    Ok([snooze_ends, opt_int(row, 15)?, opt_int(row, 18)?]
+        .into_iter()
+        .flatten()
+        .filter(|at| *at > now)
+        .min())
 }
 
 /// The first snooze in the workspace to run out after `now`.
