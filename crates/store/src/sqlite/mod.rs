@@ -39,6 +39,10 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Idle read connections kept for reuse: as many as concurrent readers
 /// under load, since a new connection starts with no prepared statements.
 const MAX_IDLE_READERS: usize = 64;
+/// Bytes the WAL file is cut back to when the writer restarts it (SQLite
+/// reuses the file from its start rather than truncating it; a burst would
+/// otherwise leave it at its largest for good).
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 /// Appends waiting for the writer before callers wait to enqueue.
 const QUEUE_DEPTH: usize = 4096;
 /// Streams whose revision [`Revisions`] remembers (about 100 bytes each).
@@ -145,6 +149,7 @@ impl SqliteStore {
         // The checkpointer does what SQLite's automatic checkpoints would do
         // inside a commit; see `writer::checkpoint`.
         conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .and_then(|()| conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT))
             .map_err(sql_error("configuring checkpoints"))?;
         let checkpointer_conn = Connection::open_with_flags(
             &path,
@@ -154,7 +159,14 @@ impl SqliteStore {
         checkpointer_conn
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(sql_error("setting the busy timeout"))?;
+        // A connection opens the WAL with its first read; until then every
+        // checkpoint on it reports "not in WAL mode" and does nothing (the
+        // event store's WAL once grew for good that way).
+        checkpointer_conn
+            .query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))
+            .map_err(sql_error("opening the WAL for checkpoints"))?;
         let (nudge, nudges) = std::sync::mpsc::channel();
+        let wal_frames = writer::watch_wal(&mut conn, nudge).map_err(sql_error("watching the WAL"))?;
         let checkpointer = std::thread::Builder::new()
             .name("palaver-store-checkpointer".to_owned())
             .spawn(move || writer::checkpoint(checkpointer_conn, nudges))
@@ -165,7 +177,7 @@ impl SqliteStore {
         let writer_revisions = Arc::clone(&revisions);
         let writer = std::thread::Builder::new()
             .name("palaver-store-writer".to_owned())
-            .spawn(move || writer::run(conn, queue, head, &writer_revisions, nudge, last as u64 + 1))
+            .spawn(move || writer::run(conn, queue, head, &writer_revisions, &wal_frames, last as u64 + 1))
             .map_err(|e| Error::backend("starting the writer thread", e))?;
 
         tracing::debug!(path = %path.display(), head = last, "event store opened");

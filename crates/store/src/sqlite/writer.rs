@@ -8,7 +8,12 @@
 //! fails rolls back only its own savepoint, and no caller hears "ok" before
 //! the commit that holds its events is on disk.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::sync::{
+    Arc,
+    atomic::{AtomicU32, Ordering},
+};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, wal::CheckpointMode};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
@@ -28,16 +33,18 @@ pub(super) struct Job {
 }
 
 /// Runs until every sender is dropped, then returns (closing the connection).
-/// After each commit it tells `checkpoints`, the checkpointer thread, how
-/// many bytes of events went into the WAL.
+/// The checkpointer hears of each commit from the connection's WAL hook
+/// ([`watch_wal`]), not from here; `wal` is that hook's frame count, which
+/// the writer watches to restart the WAL ([`Restarts`]).
 pub(super) fn run(
     mut conn: Connection,
     mut jobs: mpsc::Receiver<Job>,
     head: watch::Sender<Position>,
     revisions: &super::Revisions,
-    checkpoints: std::sync::mpsc::Sender<u64>,
+    wal: &AtomicU32,
     mut next_position: u64,
 ) {
+    let mut restarts = Restarts::default();
     let mut group = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = jobs.blocking_recv() {
         group.push(first);
@@ -65,21 +72,58 @@ pub(super) fn run(
             }
             moved
         });
-        let written: u64 = group
-            .iter()
-            .zip(&results)
-            .filter(|(_, result)| result.is_ok())
-            .flat_map(|(job, _)| &job.request.events)
-            .map(|event| event.size() as u64 + ROW_OVERHEAD)
-            .sum();
-        if written > 0 {
-            // Only fails once the checkpointer is gone, at shutdown.
-            let _ = checkpoints.send(written);
-        }
         for (job, result) in group.drain(..).zip(results) {
             // A caller that gave up waiting is no reason to stop.
             let _ = job.reply.send(result);
         }
+        restarts.after_commit(&conn, wal.load(Ordering::Relaxed));
+    }
+}
+
+/// WAL frames past which the writer checkpoints by itself, so that the WAL
+/// can start again from its beginning (about 16 MiB of pages).
+const RESTART_FRAMES: u32 = 4 * CHECKPOINT_FRAMES;
+
+/// Keeps the WAL from growing for good under steady writes.
+///
+/// SQLite restarts the WAL (writes from its start again) only in a write
+/// transaction that began when every frame had been copied into the
+/// database. The checkpointer thread copies them, but the writer, busy
+/// with the next group, has always begun its transaction before that copy
+/// ends, so under load the WAL never restarts: it grew to hundreds of
+/// megabytes in the benchmark, and each commit appended to an ever longer
+/// file (block allocation, a journalled fsync). So once the WAL holds
+/// [`RESTART_FRAMES`], the writer runs a checkpoint itself between groups:
+/// the checkpointer has already copied all but the last few commits, so
+/// this costs little, and the next transaction begins with all frames
+/// copied. A reader still on old frames can block the restart; the writer
+/// then tries again after another [`CHECKPOINT_FRAMES`].
+#[derive(Debug, Default)]
+struct Restarts {
+    /// The WAL's frame count after the previous commit: a lower count
+    /// means the WAL has restarted.
+    last: u32,
+    /// Frame count from which to try again after a try that did not lead
+    /// to a restart (0: from [`RESTART_FRAMES`]).
+    next_try: u32,
+}
+
+impl Restarts {
+    fn after_commit(&mut self, conn: &Connection, frames: u32) {
+        if frames < self.last {
+            self.next_try = 0;
+        }
+        self.last = frames;
+        if frames < RESTART_FRAMES.max(self.next_try) {
+            return;
+        }
+        // BUSY (the checkpointer is running) is fine: the next try comes.
+        if let Err(error) = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE)
+            && error.sqlite_error_code() != Some(rusqlite::ErrorCode::DatabaseBusy)
+        {
+            tracing::warn!(%error, "checkpointing the event store WAL before restarting it");
+        }
+        self.next_try = frames + CHECKPOINT_FRAMES;
     }
 }
 
@@ -208,48 +252,78 @@ impl AppendTarget for Target<'_> {
     }
 }
 
-/// Bytes an event row and its index entries take beyond its payload, type
-/// and actor: enough to estimate the WAL's growth.
-const ROW_OVERHEAD: u64 = 160;
-/// WAL growth that triggers a checkpoint: about SQLite's own default of
-/// 1000 pages.
-const CHECKPOINT_BYTES: u64 = 4 * 1024 * 1024;
+/// WAL frames (pages) written since the last checkpoint that trigger the
+/// next one: SQLite's own automatic threshold.
+const CHECKPOINT_FRAMES: u32 = 1_000;
 /// Quiet time after which whatever is in the WAL is checkpointed.
 const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Tells the checkpointer, after each commit of `conn`, how many frames the
+/// WAL holds. SQLite counts them itself (every page a commit touched: the
+/// row, its index entries, the stream head), so the count is exact; an
+/// estimate from event sizes once undercounted 40-fold and let the WAL grow
+/// to hundreds of megabytes between checkpoints, slowing every commit.
+/// Returns the count as it stands after the last commit, for the writer.
+pub(super) fn watch_wal(
+    conn: &mut Connection,
+    checkpointer: std::sync::mpsc::Sender<u32>,
+) -> rusqlite::Result<Arc<AtomicU32>> {
+    let count = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&count);
+    conn.wal_hook(Some(
+        move |_: &mut rusqlite::hooks::Wal, frames: std::ffi::c_int| {
+            let frames = frames.max(0) as u32;
+            counted.store(frames, Ordering::Relaxed);
+            // Only fails once the checkpointer is gone, at shutdown.
+            let _ = checkpointer.send(frames);
+            Ok(())
+        },
+    ))?;
+    Ok(count)
+}
 
 /// Copies committed WAL frames into the database file off the append path.
 ///
 /// SQLite would otherwise checkpoint inside whichever commit crosses the
 /// WAL size threshold, stalling that commit (and every append grouped into
-/// it) for the copy and an extra fsync. This thread checkpoints once about
-/// [`CHECKPOINT_BYTES`] have been written, or after [`CHECKPOINT_IDLE`] of
-/// quiet; a PASSIVE checkpoint never blocks the writer or readers, and the
-/// writer restarts the WAL from its beginning by itself once a checkpoint
-/// has caught up. Returns when the writer is gone.
-pub(super) fn checkpoint(conn: Connection, written: std::sync::mpsc::Receiver<u64>) {
+/// it) for the copy and an extra fsync. This thread checkpoints once
+/// [`CHECKPOINT_FRAMES`] frames were written since its last run, or after
+/// [`CHECKPOINT_IDLE`] of quiet; a PASSIVE checkpoint never blocks the
+/// writer or readers, and the writer restarts the WAL from its beginning by
+/// itself once a checkpoint has caught up (the frame count then drops).
+/// Returns when the writer is gone.
+pub(super) fn checkpoint(conn: Connection, frames: std::sync::mpsc::Receiver<u32>) {
     use std::sync::mpsc::RecvTimeoutError;
     let run = || {
-        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(%error, "checkpointing the event store WAL");
+        match conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
+            // The writer's own restart checkpoint may be running.
+            Err(error) if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
+            Err(error) => tracing::warn!(%error, "checkpointing the event store WAL"),
+            Ok(_) => {}
         }
     };
-    let mut pending = 0u64;
+    // Frames in the WAL now, and at the last checkpoint.
+    let (mut now, mut done) = (0u32, 0u32);
     loop {
-        match written.recv_timeout(CHECKPOINT_IDLE) {
-            Ok(bytes) => {
-                pending += bytes;
-                if pending >= CHECKPOINT_BYTES {
+        match frames.recv_timeout(CHECKPOINT_IDLE) {
+            Ok(count) => {
+                if count < done {
+                    // The writer restarted the WAL from its beginning.
+                    done = 0;
+                }
+                now = count;
+                if now - done >= CHECKPOINT_FRAMES {
                     run();
-                    pending = 0;
+                    done = now;
                 }
             }
-            Err(RecvTimeoutError::Timeout) if pending > 0 => {
+            Err(RecvTimeoutError::Timeout) if now > done => {
                 run();
-                pending = 0;
+                done = now;
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                if pending > 0 {
+                if now > done {
                     run();
                 }
                 return;
