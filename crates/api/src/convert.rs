@@ -7,7 +7,7 @@ use palaver_domain::ids::{ContactId, ConversationId, MessageId, PayloadId, Threa
 use palaver_domain::intake::PayloadOutcome;
 use palaver_domain::templates::{TemplateDefinition, TemplateStatus};
 use palaver_projections::queries::{
-    ContactView, ConversationView, InboxRow, Status, TimelineEntry, WindowState,
+    ContactView, ConversationView, InboxPage, InboxRow, Status, TimelineEntry, WindowState,
 };
 use palaver_proto::{prost_types::Timestamp, v1 as pb};
 use palaver_workers::intake::{IntakeOutcome, PayloadSummary};
@@ -109,26 +109,34 @@ pub fn status_filter(value: i32) -> Result<Option<Status>, GrpcStatus> {
     }
 }
 
-pub fn inbox_row(row: InboxRow) -> pb::InboxRow {
+/// An inbox page as ListInbox answers it.
+pub fn inbox_page(page: &InboxPage) -> pb::ListInboxResponse {
+    pb::ListInboxResponse {
+        rows: page.rows.iter().map(inbox_row).collect(),
+        next_cursor: page.next_cursor.clone().unwrap_or_default(),
+    }
+}
+
+pub fn inbox_row(row: &InboxRow) -> pb::InboxRow {
     pb::InboxRow {
         conversation_id: id_text(row.conversation_id),
         workspace_id: id_text(row.workspace_id),
         thread_id: id_text(row.thread_id),
-        channel: row.channel,
+        channel: row.channel.clone(),
         contact_id: id_text(row.contact_id),
-        contact_name: row.contact_name,
+        contact_name: row.contact_name.clone(),
         status: status_to_proto(row.status) as i32,
         snoozed_until: opt_timestamp(row.snoozed_until),
-        assignee: row.assignee.unwrap_or_default(),
-        last_message_preview: row.last_message_preview.unwrap_or_default(),
-        last_message_kind: row.last_message_kind.unwrap_or_default(),
-        last_message_direction: row.last_message_direction.unwrap_or_default(),
+        assignee: row.assignee.clone().unwrap_or_default(),
+        last_message_preview: row.last_message_preview.clone().unwrap_or_default(),
+        last_message_kind: row.last_message_kind.clone().unwrap_or_default(),
+        last_message_direction: row.last_message_direction.clone().unwrap_or_default(),
         last_activity_at: Some(timestamp(row.last_activity_at)),
         unread_count: row.unread_count,
         waiting_since: opt_timestamp(row.waiting_since),
         needs_template: row.needs_template,
         window_closes_at: opt_timestamp(row.window_closes_at),
-        origin: row.origin,
+        origin: row.origin.clone(),
         started_at: Some(timestamp(row.started_at)),
         window_closing_soon: row.window_closing_soon,
     }
@@ -168,7 +176,7 @@ pub fn timeline_message(entry: TimelineEntry) -> pb::TimelineMessage {
 
 pub fn conversation_view(view: ConversationView) -> pb::GetConversationResponse {
     pb::GetConversationResponse {
-        conversation: Some(inbox_row(view.conversation)),
+        conversation: Some(inbox_row(&view.conversation)),
         messages: view.messages.into_iter().map(timeline_message).collect(),
     }
 }

@@ -6,7 +6,9 @@
 //! ([`status`]).
 //!
 //! - [`auth`]: bearer tokens scoped to workspaces and roles.
-//! - [`services`]: one module per gRPC service.
+//! - [`services`]: one module per gRPC service. ListInbox has a route of
+//!   its own that answers polls with pages encoded once
+//!   ([`services::InboxRoutes`], ADR 0011).
 
 pub mod auth;
 pub mod convert;
@@ -20,12 +22,13 @@ use palaver_app::{App, ManualClock};
 use palaver_proto::v1::{
     campaign_service_server::CampaignServiceServer, channel_service_server::ChannelServiceServer,
     contact_service_server::ContactServiceServer, conversation_service_server::ConversationServiceServer,
-    event_service_server::EventServiceServer, inbox_service_server::InboxServiceServer,
-    test_clock_service_server::TestClockServiceServer, webhook_service_server::WebhookServiceServer,
+    event_service_server::EventServiceServer, test_clock_service_server::TestClockServiceServer,
+    webhook_service_server::WebhookServiceServer,
 };
 use palaver_whatsapp::CloudApi;
 use palaver_workers::intake::Intake;
 use tokio::sync::watch;
+use tonic::service::interceptor::InterceptedService;
 
 /// How the API behaves beyond what each call says.
 #[derive(Debug, Clone)]
@@ -65,7 +68,11 @@ pub fn routes(app: App, tokens: Tokens, options: ApiOptions) -> tonic::service::
                 api.clone(),
                 check.clone(),
             ))
-            .add_service(InboxServiceServer::with_interceptor(api.clone(), check.clone()))
+            // ListInbox answers polls from encoded pages (ADR 0011).
+            .add_service(InterceptedService::new(
+                services::InboxRoutes::new(api.clone()),
+                check.clone(),
+            ))
             .add_service(EventServiceServer::with_interceptor(api.clone(), check.clone()))
             .add_service(WebhookServiceServer::with_interceptor(api.clone(), check.clone()));
     if let Some(clock) = options.test_clock {

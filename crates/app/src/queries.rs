@@ -7,6 +7,8 @@
 //! Every query is scoped to a workspace; the read models filter by it, and
 //! a row of another workspace reads as not found.
 
+use std::sync::Arc;
+
 use palaver_domain::ids::{ContactId, ConversationId, ThreadId, WorkspaceId};
 use palaver_projections::queries::{ContactView, ConversationView, InboxPage, InboxQuery, WindowState};
 use palaver_store::Position;
@@ -29,7 +31,7 @@ impl App {
     }
 
     /// A page of the inbox of `query.workspace_id`.
-    pub async fn inbox(&self, query: InboxQuery, min_position: Option<Position>) -> Result<InboxPage> {
+    pub async fn inbox(&self, query: InboxQuery, min_position: Option<Position>) -> Result<Arc<InboxPage>> {
         self.wait_for(min_position).await?;
         Ok(self
             .inner

@@ -77,7 +77,10 @@ impl Key {
 /// `[read_at, until)`.
 #[derive(Debug)]
 struct Entry {
-    page: InboxPage,
+    /// Shared with every caller it is handed to: a hit copies nothing, and
+    /// a caller can tell by the pointer that it holds the same page as
+    /// before (the API keeps each page's encoded answer that way).
+    page: Arc<InboxPage>,
     read_at: i64,
     until: Option<i64>,
 }
@@ -135,7 +138,7 @@ impl InboxCache {
 
     /// The kept answer to `query` at `now`, or, for a first page that must
     /// be read, what [`InboxCache::keep`] needs to keep the answer.
-    pub(crate) fn get(&self, query: &InboxQuery, now: DateTime<Utc>) -> Result<InboxPage, Option<Miss>> {
+    pub(crate) fn get(&self, query: &InboxQuery, now: DateTime<Utc>) -> Result<Arc<InboxPage>, Option<Miss>> {
         let Some(key) = Key::of(query) else {
             return Err(None);
         };
@@ -151,7 +154,7 @@ impl InboxCache {
         match entry {
             Some(entry) if entry.read_at <= now && entry.until.is_none_or(|until| now < until) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                Ok(entry.page.clone())
+                Ok(Arc::clone(&entry.page))
             }
             _ => {
                 self.misses.fetch_add(1, Ordering::Relaxed);
@@ -163,7 +166,7 @@ impl InboxCache {
     /// Keeps `page`, read at `read_at` after `miss`, which reads the same
     /// until `until` (the first time after `read_at` at which the clock
     /// changes the answer), unless the tables changed since.
-    pub(crate) fn keep(&self, miss: Miss, page: &InboxPage, read_at: DateTime<Utc>, until: Option<i64>) {
+    pub(crate) fn keep(&self, miss: Miss, page: &Arc<InboxPage>, read_at: DateTime<Utc>, until: Option<i64>) {
         let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
         if miss.changes < pages.changes {
             return;
@@ -176,7 +179,7 @@ impl InboxCache {
         }
         pages.rows += page.rows.len();
         let entry = Entry {
-            page: page.clone(),
+            page: Arc::clone(page),
             read_at: read_at.timestamp_micros(),
             until,
         };

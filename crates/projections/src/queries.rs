@@ -304,8 +304,9 @@ impl ReadModels {
         })
     }
 
-    /// A page of a workspace's inbox, most recent activity first.
-    pub async fn inbox(&self, query: InboxQuery, now: DateTime<Utc>) -> Result<InboxPage> {
+    /// A page of a workspace's inbox, most recent activity first. A first
+    /// page from the cache is shared, not copied.
+    pub async fn inbox(&self, query: InboxQuery, now: DateTime<Utc>) -> Result<Arc<InboxPage>> {
         if query.limit == 0 || query.limit > MAX_PAGE {
             return Err(Error::InvalidArgument {
                 field: "limit",
@@ -334,14 +335,17 @@ impl ReadModels {
                         Ok((page, until))
                     })
                     .await?;
+                let page = Arc::new(page);
                 if let (Some(cache), Some(miss)) = (&self.inbox_cache, miss) {
                     cache.keep(miss, &page, now, until);
                 }
                 Ok(page)
             }
-            Backend::Postgres(reader) => Ok(inbox_page(&mut reader.session().await?, &query, cursor, now)
-                .await?
-                .0),
+            Backend::Postgres(reader) => Ok(Arc::new(
+                inbox_page(&mut reader.session().await?, &query, cursor, now)
+                    .await?
+                    .0,
+            )),
         }
     }
 

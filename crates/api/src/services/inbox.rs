@@ -1,7 +1,9 @@
 //! InboxService: queries over the read models, scoped to the caller's
 //! workspace, with read-your-writes through `min_position`.
 
-use palaver_projections::queries::{AssigneeFilter, InboxQuery};
+use std::sync::Arc;
+
+use palaver_projections::queries::{AssigneeFilter, InboxPage, InboxQuery};
 use palaver_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -11,12 +13,14 @@ use crate::{
     status::{app_status, invalid},
 };
 
-#[tonic::async_trait]
-impl pb::inbox_service_server::InboxService for Api {
-    async fn list_inbox(
+impl Api {
+    /// The page a ListInbox request asks for, after the scope check. Shared
+    /// by the generated handler below and the encoded-answer route
+    /// ([`super::inbox_answers`]), which is the one the server mounts.
+    pub(crate) async fn inbox_page(
         &self,
         request: Request<pb::ListInboxRequest>,
-    ) -> Result<Response<pb::ListInboxResponse>, Status> {
+    ) -> Result<Arc<InboxPage>, Status> {
         let (workspace, min_position) = query_context(&request, request.get_ref().options.as_ref())?;
         let request = request.into_inner();
         let status = convert::status_filter(request.status)?;
@@ -33,11 +37,18 @@ impl pb::inbox_service_server::InboxService for Api {
             limit: if request.limit == 0 { 50 } else { request.limit },
             cursor: (!request.cursor.is_empty()).then_some(request.cursor),
         };
-        let page = self.app.inbox(query, min_position).await.map_err(app_status)?;
-        Ok(Response::new(pb::ListInboxResponse {
-            rows: page.rows.into_iter().map(convert::inbox_row).collect(),
-            next_cursor: page.next_cursor.unwrap_or_default(),
-        }))
+        self.app.inbox(query, min_position).await.map_err(app_status)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::inbox_service_server::InboxService for Api {
+    async fn list_inbox(
+        &self,
+        request: Request<pb::ListInboxRequest>,
+    ) -> Result<Response<pb::ListInboxResponse>, Status> {
+        let page = self.inbox_page(request).await?;
+        Ok(Response::new(convert::inbox_page(&page)))
     }
 
     async fn get_conversation(

@@ -7,6 +7,7 @@ mod contacts;
 mod conversations;
 mod events;
 mod inbox;
+mod inbox_answers;
 mod test_clock;
 mod webhooks;
 
@@ -17,6 +18,7 @@ use palaver_store::Position;
 use tonic::{Request, Status};
 use uuid::Uuid;
 
+pub use inbox_answers::InboxRoutes;
 pub use test_clock::TestClock;
 
 use crate::{

@@ -50,8 +50,8 @@ async fn replies_need_the_window_but_templates_do_not() {
         .inbox(InboxQuery::new(w.workspace.as_uuid()), Some(sent.position))
         .await
         .unwrap()
-        .rows
-        .remove(0);
+        .rows[0]
+        .clone();
     assert!(row.needs_template);
     assert_eq!(row.last_message_direction.as_deref(), Some("outbound"));
 

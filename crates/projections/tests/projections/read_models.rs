@@ -312,6 +312,7 @@ impl Live {
             .await
             .unwrap()
             .rows
+            .clone()
     }
 }
 
@@ -1017,8 +1018,8 @@ async fn queries_are_scoped_to_their_workspace_and_paged() {
         let page = models.inbox(query.clone(), now).await.unwrap();
         assert!(page.rows.len() <= 2);
         seen.extend(page.rows.iter().map(|r| (r.last_activity_at, r.conversation_id)));
-        match page.next_cursor {
-            Some(cursor) => query.cursor = Some(cursor),
+        match &page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor.clone()),
             None => break,
         }
     }

@@ -74,8 +74,9 @@ async fn inbox_row(app: &TestApp, conversation_id: ConversationId) -> InboxRow {
         .await
         .unwrap();
     page.rows
-        .into_iter()
+        .iter()
         .find(|row| row.conversation_id == conversation_id.as_uuid())
+        .cloned()
         .expect("the conversation is in the inbox")
 }
 

@@ -165,8 +165,8 @@ async fn compare_queries(scenario: &Scenario, sqlite: &ReadModels, postgres: &Re
                         loop {
                             let page = same!(sqlite, postgres, inbox(query, now)).unwrap();
                             inbox_rows += page.rows.len();
-                            match page.next_cursor {
-                                Some(cursor) => query.cursor = Some(cursor),
+                            match &page.next_cursor {
+                                Some(cursor) => query.cursor = Some(cursor.clone()),
                                 None => break,
                             }
                         }
