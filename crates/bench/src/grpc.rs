@@ -8,6 +8,12 @@
 //! - `grpc_send_reply_*`: 32 concurrent streams send text replies, each to
 //!   its own conversation, for `--seconds`; every reply is a full command
 //!   (load, decide, durable append);
+//! - `grpc_send_reply_server_cpu_per_command`: the server's CPU time over
+//!   the reply phase (its projector included) divided by the replies, and
+//!   `grpc_send_reply_cores_busy`: how much of the machine's cores the
+//!   server and this load generator used meanwhile (near 100 %: the
+//!   figure is bound by CPU, and on a machine where both share the cores
+//!   it measures the pair);
 //! - `grpc_read_models_catch_up`: how long after the last reply the read
 //!   models held it (the inbox phase starts then);
 //! - `grpc_inbox_*`: 32 concurrent streams list the inbox (first page, up
@@ -195,6 +201,7 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
 
     let duration = Duration::from_secs(options.seconds);
     // Replies: each stream on its own conversation.
+    let cpu_before = (cpu_seconds(server.child.id())?, cpu_seconds(std::process::id())?);
     let (count, latency, elapsed) = load(options.streams, duration, {
         let (connections, bearer, targets) = (connections.clone(), bearer.clone(), Arc::new(targets.clone()));
         move |stream| {
@@ -222,6 +229,19 @@ pub async fn run(dir: &Path, options: &Options, figures: &mut Figures) -> anyhow
     figures.record("grpc_send_reply_per_s", count as f64 / elapsed, "commands/s");
     figures.record("grpc_send_reply_p50", millis(&latency, 0.50), "ms");
     figures.record("grpc_send_reply_p99", millis(&latency, 0.99), "ms");
+    let server_cpu = cpu_seconds(server.child.id())? - cpu_before.0;
+    let bench_cpu = cpu_seconds(std::process::id())? - cpu_before.1;
+    figures.record(
+        "grpc_send_reply_server_cpu_per_command",
+        server_cpu * 1e6 / count.max(1) as f64,
+        "us",
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    figures.record(
+        "grpc_send_reply_cores_busy",
+        100.0 * (server_cpu + bench_cpu) / (elapsed * cores),
+        "%",
+    );
 
     // The projector may still be folding the replies in; measure queries,
     // not queries competing with that catch-up: wait until the read models
