@@ -108,6 +108,17 @@ pub fn remove_database(path: &std::path::Path) {
     }
 }
 
+/// Lets the disk settle between two areas of a report: the store and
+/// rebuild areas leave hundreds of megabytes of dirty pages behind, and the
+/// kernel writing them back during the next area was measured as part of
+/// it (fsync waits behind that writeback).
+fn settle() {
+    if let Err(error) = std::process::Command::new("sync").status() {
+        eprintln!("sync between benchmark areas failed: {error}");
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     std::fs::create_dir_all(&cli.dir)?;
@@ -134,15 +145,19 @@ fn main() -> anyhow::Result<()> {
                 let mut figures = Figures::default();
                 store::run(&cli.dir, &store::Options::default(), &mut figures).await?;
                 sections.push(("store", figures));
+                settle();
                 let mut figures = Figures::default();
                 rebuild::run(&cli.dir, &rebuild::Options::default(), &mut figures).await?;
                 sections.push(("rebuild", figures));
+                settle();
                 let mut figures = Figures::default();
                 grpc::run(&cli.dir, &grpc::Options::default(), &mut figures).await?;
                 sections.push(("grpc", figures));
+                settle();
                 let mut figures = Figures::default();
                 webhook::run(&cli.dir, &webhook::Options::default(), &mut figures).await?;
                 sections.push(("webhook", figures));
+                settle();
                 // PostgreSQL runs on every development and CI machine; where
                 // it does not, the report says so instead of failing.
                 let mut figures = Figures::default();
