@@ -159,9 +159,10 @@ impl SqliteStore {
         checkpointer_conn
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(sql_error("setting the busy timeout"))?;
-        // A connection opens the WAL with its first read; until then every
-        // checkpoint on it reports "not in WAL mode" and does nothing (the
-        // event store's WAL once grew for good that way).
+        // A connection opens the WAL with its first read. Until then a
+        // checkpoint through `sqlite3_wal_checkpoint_v2` finds no WAL on it
+        // and does nothing (the PRAGMA form reads the schema first, and so
+        // opens it; the direct call does not).
         checkpointer_conn
             .query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))
             .map_err(sql_error("opening the WAL for checkpoints"))?;
