@@ -109,9 +109,10 @@ async fn reads_past_a_streams_end_never_hide_events() {
 /// written again from its start, not grow with every commit: a WAL that
 /// only grows makes every commit and every reader slower and fills the
 /// disk. (It once reached 660 MB beside a 21 MB database in the gRPC
-/// benchmark: the checkpointer's connection had never opened the WAL, and
-/// the writer always began its next transaction before a checkpoint had
-/// caught up.) 64 MiB of events go in; the WAL must stay well below that.
+/// benchmark: the checkpointer estimated the WAL's growth from event sizes,
+/// some 40 times too low, and the writer always began its next transaction
+/// before a checkpoint had caught up.) 64 MiB of events go in; the WAL must
+/// stay well below that.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_wal_is_restarted_under_steady_appends() {
     const EVENTS: usize = 4096;
