@@ -45,9 +45,15 @@ use crate::convert;
 /// The path of the one method this route answers itself.
 const LIST_INBOX: &str = "/palaver.v1.InboxService/ListInbox";
 
-/// Encoded pages kept at most; past it, those of pages no longer shared
-/// are dropped (and if every one still is, all of them).
+/// Encoded pages kept at most; past it, all are dropped (every one still
+/// shared: that many inbox filters are being polled at once).
 const MAX_ANSWERS: usize = 1024;
+/// The answers of pages no longer shared are dropped once the map has grown
+/// to twice what was still shared at the last pruning, and at least to
+/// this. Under steady writes each commit replaces the cached pages, and
+/// their old answers (a few KiB each) would otherwise wait for
+/// [`MAX_ANSWERS`].
+const PRUNE_FLOOR: usize = 64;
 
 /// The InboxService: ListInbox from encoded pages, the rest generated.
 #[derive(Debug, Clone)]
@@ -123,7 +129,14 @@ impl UnaryService<pb::ListInboxRequest> for ListInbox {
 /// address.
 #[derive(Debug, Default)]
 pub(crate) struct EncodedPages {
-    answers: Mutex<HashMap<usize, (Weak<InboxPage>, Bytes)>>,
+    answers: Mutex<Answers>,
+}
+
+#[derive(Debug, Default)]
+struct Answers {
+    by_page: HashMap<usize, (Weak<InboxPage>, Bytes)>,
+    /// Size at which to drop the answers of pages no longer shared.
+    prune_at: usize,
 }
 
 impl EncodedPages {
@@ -135,28 +148,31 @@ impl EncodedPages {
             return encode(page);
         }
         let address = Arc::as_ptr(page) as usize;
-        if let Some((_, bytes)) = self.lock().get(&address) {
+        if let Some((_, bytes)) = self.lock().by_page.get(&address) {
             return bytes.clone();
         }
         let bytes = encode(page);
         let mut answers = self.lock();
-        if answers.len() >= MAX_ANSWERS {
-            answers.retain(|_, (page, _)| page.strong_count() > 0);
-            if answers.len() >= MAX_ANSWERS {
-                answers.clear();
+        if answers.by_page.len() >= answers.prune_at.max(PRUNE_FLOOR) {
+            answers.by_page.retain(|_, (page, _)| page.strong_count() > 0);
+            if answers.by_page.len() >= MAX_ANSWERS {
+                answers.by_page.clear();
             }
+            answers.prune_at = (2 * answers.by_page.len()).min(MAX_ANSWERS);
         }
-        answers.insert(address, (Arc::downgrade(page), bytes.clone()));
+        answers
+            .by_page
+            .insert(address, (Arc::downgrade(page), bytes.clone()));
         bytes
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<usize, (Weak<InboxPage>, Bytes)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Answers> {
         self.answers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().by_page.len()
     }
 }
 
@@ -276,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn answers_of_pages_no_longer_shared_are_dropped_at_the_bound() {
+    fn answers_of_pages_no_longer_shared_are_dropped() {
         let answers = EncodedPages::default();
         let mut live = Vec::new();
         for i in 0..MAX_ANSWERS + 10 {
@@ -288,7 +304,7 @@ mod tests {
                 live.push((page, held));
             }
         }
-        assert!(answers.len() <= live.len() + 10, "{} kept", answers.len());
+        assert!(answers.len() <= PRUNE_FLOOR, "{} kept", answers.len());
         for (page, _) in &live {
             let bytes = answers.encoded(page);
             assert_eq!(pb::ListInboxResponse::decode(bytes).unwrap().rows.len(), 1);
