@@ -117,12 +117,7 @@ impl Restarts {
         if frames < RESTART_FRAMES.max(self.next_try) {
             return;
         }
-        // BUSY (the checkpointer is running) is fine: the next try comes.
-        if let Err(error) = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE)
-            && error.sqlite_error_code() != Some(rusqlite::ErrorCode::DatabaseBusy)
-        {
-            tracing::warn!(%error, "checkpointing the event store WAL before restarting it");
-        }
+        passive_checkpoint(conn, "checkpointing the event store WAL before restarting it");
         self.next_try = frames + CHECKPOINT_FRAMES;
     }
 }
@@ -282,6 +277,19 @@ pub(super) fn watch_wal(
     Ok(count)
 }
 
+/// Copies what it can of the WAL into the database without waiting for
+/// readers or the writer. BUSY means the other of the two checkpointing
+/// connections (the checkpointer thread, the writer before a restart) is
+/// at it: nothing to report, the next try comes. Any other failure only
+/// leaves the WAL longer, so it is logged, never returned.
+fn passive_checkpoint(conn: &Connection, what: &str) {
+    if let Err(error) = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE)
+        && error.sqlite_error_code() != Some(rusqlite::ErrorCode::DatabaseBusy)
+    {
+        tracing::warn!(%error, "{what}");
+    }
+}
+
 /// Copies committed WAL frames into the database file off the append path.
 ///
 /// SQLite would otherwise checkpoint inside whichever commit crosses the
@@ -294,14 +302,7 @@ pub(super) fn watch_wal(
 /// Returns when the writer is gone.
 pub(super) fn checkpoint(conn: Connection, frames: std::sync::mpsc::Receiver<u32>) {
     use std::sync::mpsc::RecvTimeoutError;
-    let run = || {
-        match conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
-            // The writer's own restart checkpoint may be running.
-            Err(error) if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
-            Err(error) => tracing::warn!(%error, "checkpointing the event store WAL"),
-            Ok(_) => {}
-        }
-    };
+    let run = || passive_checkpoint(&conn, "checkpointing the event store WAL");
     // Frames in the WAL now, and at the last checkpoint.
     let (mut now, mut done) = (0u32, 0u32);
     loop {
