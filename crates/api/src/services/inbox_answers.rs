@@ -182,7 +182,7 @@ fn encode(page: &InboxPage) -> Bytes {
 
 /// An encoded `ListInboxResponse`, written out as it is. Only ever
 /// encoded: the server never decodes an answer.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug)]
 pub(crate) struct Encoded(Bytes);
 
 impl Message for Encoded {
@@ -246,6 +246,15 @@ mod tests {
                 .collect(),
             next_cursor: Some("cursor".to_owned()),
         }
+    }
+
+    /// A path that no longer matches would leave every ListInbox to the
+    /// generated server: still correct, so no other test would notice.
+    #[test]
+    fn the_route_takes_the_services_list_inbox_path() {
+        let service = <InboxRoutes as NamedService>::NAME;
+        assert_eq!(service, "palaver.v1.InboxService");
+        assert_eq!(LIST_INBOX, format!("/{service}/ListInbox"));
     }
 
     #[test]
