@@ -1,25 +1,37 @@
 //! The embedded default store: one SQLite database file in WAL mode.
 //!
-//! - **Durability.** `synchronous = FULL`: every commit syncs the WAL to disk
-//!   before the writer answers, so an acknowledged append survives `kill -9`
-//!   and power loss (as far as the disk honours fsync).
-//! - **Group commit.** All appends go through one writer thread
-//!   ([`writer`]) that commits whatever is waiting in one transaction.
+//! - **Durability.** No append is answered, and no reader sees its events,
+//!   before the WAL that holds them is synced to disk, so an acknowledged
+//!   append survives `kill -9` and power loss (as far as the disk honours
+//!   fsync).
+//! - **Group commit, in two stages.** All appends go through one writer
+//!   thread ([`writer`]) that commits whatever is waiting in one
+//!   transaction, without syncing; a sync thread ([`sync`]) syncs the WAL
+//!   for every commit made meanwhile, then moves the head and answers. The
+//!   writer commits the next group during that sync (ADR 0012).
+//! - **Reads bounded by the head.** Every read stops at the head, which
+//!   only moves after a sync: a commit not yet on disk is invisible.
 //! - **Order without holes.** The single writer assigns positions in commit
 //!   order, so `$all` readers can never miss a late commit.
+//! - **Reads at the head from memory.** The writer keeps its newest
+//!   commits in a window ([`recent`]) that answers `$all` reads after any
+//!   position it still holds: subscribers following the head never query
+//!   SQLite.
 //! - **One process.** A lock file beside the database keeps a second process
 //!   from writing the same store. Other programs may still read the file
 //!   (the `sqlite3` shell, for audits).
 //! - **Versioned schema.** See [`schema`].
 
+mod recent;
 mod rows;
 pub mod schema;
+mod sync;
 mod writer;
 
 use std::{
     fs::File,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, atomic::AtomicBool},
     thread::JoinHandle,
 };
 
@@ -103,10 +115,13 @@ struct Inner {
     limits: Limits,
     /// `None` once closing has begun.
     jobs: Option<mpsc::Sender<writer::Job>>,
-    /// The writer, then the checkpointer, which stops when the writer does.
+    /// The writer, the sync thread (which stops once the writer has and
+    /// every commit is answered), then the checkpointer (which stops when
+    /// the writer's connection closes).
     threads: Vec<JoinHandle<()>>,
     head: watch::Receiver<Position>,
     revisions: Arc<Revisions>,
+    recent: Arc<recent::RecentEvents>,
     readers: Mutex<Vec<Connection>>,
     /// Held for the store's lifetime: the OS releases it if the process dies.
     _lock: File,
@@ -116,6 +131,15 @@ impl SqliteStore {
     /// Opens (creating if needed) the store at `path`, migrating its schema.
     /// Blocks briefly: call it at startup.
     pub fn open(path: impl AsRef<Path>, limits: Limits) -> Result<Self> {
+        Self::open_with_sync(path, limits, sync::fdatasync())
+    }
+
+    /// [`SqliteStore::open`], with the WAL made durable by `sync_wal`.
+    pub(crate) fn open_with_sync(
+        path: impl AsRef<Path>,
+        limits: Limits,
+        sync_wal: sync::SyncWal,
+    ) -> Result<Self> {
         let path = path.as_ref().to_owned();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
@@ -138,6 +162,11 @@ impl SqliteStore {
             .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
             .map_err(sql_error("configuring the database"))?;
         schema::migrate(&mut conn, version)?;
+        // From here on commits do not sync: the sync stage does (ADR 0012).
+        // Checkpoints still sync the WAL before copying it (SQLite does
+        // that at NORMAL too), so a checkpoint never copies unsynced frames.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql_error("configuring the writer"))?;
 
         let last: i64 = conn
             .query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |row| {
@@ -166,6 +195,16 @@ impl SqliteStore {
         checkpointer_conn
             .query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))
             .map_err(sql_error("opening the WAL for checkpoints"))?;
+        // The WAL itself, for the sync stage. SQLite keeps this file (it
+        // only truncates it) while any connection is open, and the writer's
+        // stays open as long as the store, so this is the file it writes.
+        let mut wal_path = path.as_os_str().to_owned();
+        wal_path.push("-wal");
+        let wal_file = File::options()
+            .read(true)
+            .write(true)
+            .open(&wal_path)
+            .map_err(|e| Error::backend(format!("opening {}", PathBuf::from(&wal_path).display()), e))?;
         let (nudge, nudges) = std::sync::mpsc::channel();
         let wal_frames = writer::watch_wal(&mut conn, nudge).map_err(sql_error("watching the WAL"))?;
         let checkpointer = std::thread::Builder::new()
@@ -175,10 +214,27 @@ impl SqliteStore {
 
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
         let revisions = Arc::new(Revisions::default());
-        let writer_revisions = Arc::clone(&revisions);
+        let sync_revisions = Arc::clone(&revisions);
+        let recent = Arc::new(recent::RecentEvents::new(Position(last as u64)));
+        let sync_recent = Arc::clone(&recent);
+        let stopped = Arc::new(AtomicBool::new(false));
+        let sync_stopped = Arc::clone(&stopped);
+        let (synced, commits) = std::sync::mpsc::channel();
+        let syncer = std::thread::Builder::new()
+            .name("palaver-store-sync".to_owned())
+            .spawn(move || {
+                let shared = sync::Durability {
+                    head,
+                    revisions: &sync_revisions,
+                    recent: &sync_recent,
+                    stopped: &sync_stopped,
+                };
+                sync::run(wal_file, sync_wal, commits, shared);
+            })
+            .map_err(|e| Error::backend("starting the sync thread", e))?;
         let writer = std::thread::Builder::new()
             .name("palaver-store-writer".to_owned())
-            .spawn(move || writer::run(conn, queue, head, &writer_revisions, &wal_frames, last as u64 + 1))
+            .spawn(move || writer::run(conn, queue, &synced, &stopped, &wal_frames, last as u64 + 1))
             .map_err(|e| Error::backend("starting the writer thread", e))?;
 
         tracing::debug!(path = %path.display(), head = last, "event store opened");
@@ -187,9 +243,10 @@ impl SqliteStore {
                 path,
                 limits,
                 jobs: Some(jobs),
-                threads: vec![writer, checkpointer],
+                threads: vec![writer, syncer, checkpointer],
                 head: head_rx,
                 revisions,
+                recent,
                 readers: Mutex::new(Vec::new()),
                 _lock: lock,
             }),
@@ -321,9 +378,12 @@ impl EventStore for SqliteStore {
         {
             return Ok(Vec::new());
         }
+        // Bounded by the head: a commit not yet synced is not read (ADR 0012).
+        let head = to_sql_int(self.inner.head.borrow().0);
         let (sql, revision) = match direction {
             Direction::Forwards => (
-                "WHERE stream = ?1 AND revision >= ?2 ORDER BY revision ASC LIMIT CAST(?3 AS INTEGER)",
+                "WHERE stream = ?1 AND revision >= ?2 AND position <= ?4 \
+                 ORDER BY revision ASC LIMIT CAST(?3 AS INTEGER)",
                 match from {
                     ReadFrom::Start => 0,
                     ReadFrom::End => i64::MAX,
@@ -331,7 +391,8 @@ impl EventStore for SqliteStore {
                 },
             ),
             Direction::Backwards => (
-                "WHERE stream = ?1 AND revision <= ?2 ORDER BY revision DESC LIMIT CAST(?3 AS INTEGER)",
+                "WHERE stream = ?1 AND revision <= ?2 AND position <= ?4 \
+                 ORDER BY revision DESC LIMIT CAST(?3 AS INTEGER)",
                 match from {
                     ReadFrom::Start => -1,
                     ReadFrom::End => i64::MAX,
@@ -342,8 +403,10 @@ impl EventStore for SqliteStore {
         let sql = format!("SELECT {} FROM events {sql}", rows::COLUMNS);
         let stream = stream.as_str().to_owned();
         let limit = to_sql_int(limit as u64);
-        self.with_reader(move |conn| rows::query(conn, &sql, rusqlite::params![stream, revision, limit]))
-            .await
+        self.with_reader(move |conn| {
+            rows::query(conn, &sql, rusqlite::params![stream, revision, limit, head])
+        })
+        .await
     }
 
     async fn stream_revision(&self, stream: &StreamName) -> Result<Option<u64>> {
@@ -351,12 +414,21 @@ impl EventStore for SqliteStore {
             return Ok(Some(revision));
         }
         let stream = stream.as_str().to_owned();
+        // From the events, not the `streams` table, which holds commits not
+        // yet synced too; the head bounds this read as every other.
+        let head = to_sql_int(self.inner.head.borrow().0);
         self.with_reader(move |conn| {
             use rusqlite::OptionalExtension;
-            conn.prepare_cached("SELECT last_revision FROM streams WHERE name = ?1")
-                .and_then(|mut s| s.query_row([stream], |row| row.get::<_, i64>(0)).optional())
-                .map(|revision| revision.map(|r| r as u64))
-                .map_err(sql_error("reading a stream revision"))
+            conn.prepare_cached(
+                "SELECT revision FROM events WHERE stream = ?1 AND position <= ?2 \
+                 ORDER BY revision DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(rusqlite::params![stream, head], |row| row.get::<_, i64>(0))
+                    .optional()
+            })
+            .map(|revision| revision.map(|r| r as u64))
+            .map_err(sql_error("reading a stream revision"))
         })
         .await
     }
@@ -368,8 +440,16 @@ impl EventStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>> {
         filter.validate()?;
-        let mut sql = format!("SELECT {} FROM events WHERE position > ?", rows::COLUMNS);
-        let mut params = vec![Value::Integer(to_sql_int(after.0))];
+        if let Some(events) = self.inner.recent.read(after, filter, limit) {
+            return Ok(events);
+        }
+        // Bounded by the head: a commit not yet synced is not read (ADR 0012).
+        let head = to_sql_int(self.inner.head.borrow().0);
+        let mut sql = format!(
+            "SELECT {} FROM events WHERE position > ? AND position <= ?",
+            rows::COLUMNS
+        );
+        let mut params = vec![Value::Integer(to_sql_int(after.0)), Value::Integer(head)];
         if !filter.stream_prefixes.is_empty() {
             // Prefixes were checked to hold no GLOB syntax.
             let tests = vec!["stream GLOB ?"; filter.stream_prefixes.len()].join(" OR ");

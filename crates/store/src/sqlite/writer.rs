@@ -2,22 +2,26 @@
 //!
 //! Every append goes through one thread that owns the only writing
 //! connection. It takes all the requests waiting in its queue, runs each in
-//! a savepoint of one transaction, commits once (one fsync for the whole
-//! group) and only then answers each caller. Concurrent appends thus share
-//! the cost of durability without weakening any promise: a request that
-//! fails rolls back only its own savepoint, and no caller hears "ok" before
-//! the commit that holds its events is on disk.
+//! a savepoint of one transaction and commits once; the sync stage
+//! ([`super::sync`]) then syncs the WAL for that commit and every other one
+//! that arrived meanwhile, and only then answers each caller. Concurrent
+//! appends thus share the cost of durability without weakening any promise:
+//! a request that fails rolls back only its own savepoint, and no caller
+//! hears "ok" before the commit that holds its events is on disk.
 
 use std::sync::{
     Arc,
-    atomic::{AtomicU32, Ordering},
+    atomic::{AtomicBool, AtomicU32, Ordering},
 };
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, wal::CheckpointMode};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{rows, sql_error};
+use super::{
+    rows, sql_error,
+    sync::{self, Committed},
+};
 use crate::{
     AppendResult, Error, Position, RecordedEvent, Result, StreamName,
     append::{self, AppendRequest, AppendTarget, StreamHead},
@@ -33,14 +37,16 @@ pub(super) struct Job {
 }
 
 /// Runs until every sender is dropped, then returns (closing the connection).
-/// The checkpointer hears of each commit from the connection's WAL hook
+/// Each group goes to the sync stage ([`super::sync`]) once committed; the
+/// writer does not wait for the sync, it takes the next group. The
+/// checkpointer hears of each commit from the connection's WAL hook
 /// ([`watch_wal`]), not from here; `wal` is that hook's frame count, which
 /// the writer watches to restart the WAL ([`Restarts`]).
 pub(super) fn run(
     mut conn: Connection,
     mut jobs: mpsc::Receiver<Job>,
-    head: watch::Sender<Position>,
-    revisions: &super::Revisions,
+    synced: &std::sync::mpsc::Sender<Committed>,
+    stopped: &AtomicBool,
     wal: &AtomicU32,
     mut next_position: u64,
 ) {
@@ -54,27 +60,22 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        let results = commit_group(&mut conn, &group, &mut next_position);
-        // Before the head moves and before anyone is answered, so a reader
-        // that knows of these events never finds the map behind them.
-        revisions.committed(
-            group
-                .iter()
-                .zip(&results)
-                .filter_map(|(job, result)| Some((&job.request.stream, result.as_ref().ok()?.last_revision))),
-        );
-        // Publish the new head before answering: a caller that subscribes
-        // right after its append returns must find its events readable.
-        head.send_if_modified(|published| {
-            let moved = published.0 + 1 < next_position;
-            if moved {
-                *published = Position(next_position - 1);
-            }
-            moved
-        });
-        for (job, result) in group.drain(..).zip(results) {
-            // A caller that gave up waiting is no reason to stop.
-            let _ = job.reply.send(result);
+        let (results, events) = if stopped.load(Ordering::Acquire) {
+            // A sync failed: nothing more is written (the sync stage answers
+            // these with the reason).
+            (
+                (0..group.len()).map(|_| Err(sync::stopped_error())).collect(),
+                Vec::new(),
+            )
+        } else {
+            commit_group(&mut conn, &group, &mut next_position)
+        };
+        let answers = group.drain(..).map(|job| job.reply).zip(results).collect();
+        if synced.send(Committed { answers, events }).is_err() {
+            // The sync stage is gone only if it panicked: nobody can be
+            // answered any more.
+            tracing::error!("the event store's sync thread is gone; the writer stops");
+            return;
         }
         restarts.after_commit(&conn, wal.load(Ordering::Relaxed));
     }
@@ -122,15 +123,21 @@ impl Restarts {
     }
 }
 
-/// Commits every job it can in one transaction. `next_position` moves only
-/// if the commit succeeds.
-fn commit_group(conn: &mut Connection, group: &[Job], next_position: &mut u64) -> Vec<Result<AppendResult>> {
+/// Commits every job it can in one transaction, and returns each job's
+/// result with the events the commit stored, in position order (none if
+/// it failed). `next_position` moves only if the commit succeeds.
+fn commit_group(
+    conn: &mut Connection,
+    group: &[Job],
+    next_position: &mut u64,
+) -> (Vec<Result<AppendResult>>, Vec<RecordedEvent>) {
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(error) => return fail_all(group.len(), "starting a transaction", error),
     };
     let mut next = *next_position;
     let mut results = Vec::with_capacity(group.len());
+    let mut stored = Vec::new();
     for job in group {
         // Dropping a savepoint without committing rolls back this request alone.
         let savepoint = match tx.savepoint() {
@@ -140,14 +147,17 @@ fn commit_group(conn: &mut Connection, group: &[Job], next_position: &mut u64) -
         let mut target = Target {
             conn: &savepoint,
             next_position: next,
+            inserted: Vec::new(),
         };
         match append::append_to(&mut target, &job.request) {
             Ok(result) => {
                 let after = target.next_position;
+                let mut inserted = target.inserted;
                 if let Err(error) = savepoint.commit() {
                     return fail_all(group.len(), "releasing a savepoint", error);
                 }
                 next = after;
+                stored.append(&mut inserted);
                 results.push(Ok(result));
             }
             Err(error) => {
@@ -160,26 +170,33 @@ fn commit_group(conn: &mut Connection, group: &[Job], next_position: &mut u64) -
         return fail_all(group.len(), "committing", error);
     }
     *next_position = next;
-    results
+    (results, stored)
 }
 
-fn fail_all(count: usize, what: &str, error: rusqlite::Error) -> Vec<Result<AppendResult>> {
+fn fail_all(
+    count: usize,
+    what: &str,
+    error: rusqlite::Error,
+) -> (Vec<Result<AppendResult>>, Vec<RecordedEvent>) {
     tracing::error!(%error, "event store write failed while {what}");
     let message = format!("{what}: {error}");
-    (0..count)
+    let results = (0..count)
         .map(|_| {
             Err(Error::Backend {
                 message: message.clone(),
                 source: None,
             })
         })
-        .collect()
+        .collect();
+    (results, Vec::new())
 }
 
 /// The writer's transaction, as the shared append algorithm sees it.
 struct Target<'a> {
     conn: &'a Connection,
     next_position: u64,
+    /// What this request stored, for the window of recent events.
+    inserted: Vec<RecordedEvent>,
 }
 
 impl AppendTarget for Target<'_> {
@@ -243,6 +260,7 @@ impl AppendTarget for Target<'_> {
             .execute(params![last.stream.as_str(), last.revision as i64, last.hash])
             .map_err(sql_error("moving a stream head"))?;
         self.next_position = last.position.0 + 1;
+        self.inserted.extend_from_slice(events);
         Ok(())
     }
 }

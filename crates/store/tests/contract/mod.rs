@@ -263,6 +263,26 @@ pub async fn retries_return_the_first_result<S: EventStore + Clone>(store: S) {
     assert_eq!(store.head().await.unwrap(), head);
     assert_eq!(all(&store).await.len(), 6);
 
+    // A retry of an append the stream has since moved past changes nothing
+    // about where the stream ends: reads past the retried batch still find
+    // what came after it. (The SQLite store once took a retry's result for
+    // the stream's new end and answered such reads with nothing.)
+    store
+        .append(&s, ExpectedRevision::Exact(4), events(1))
+        .await
+        .unwrap();
+    let again = store
+        .append(&s, ExpectedRevision::Any, batch.clone())
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    let after = store
+        .read_stream(&s, ReadFrom::Revision(5), Direction::Forwards, 10)
+        .await
+        .unwrap();
+    assert_eq!(after.iter().map(|e| e.revision).collect::<Vec<_>>(), [5]);
+    assert_eq!(store.stream_revision(&s).await.unwrap(), Some(5));
+
     // A single-event retry of the first event of a stream.
     let one = events(1);
     let s2 = stream("thread-9");
