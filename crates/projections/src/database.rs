@@ -41,6 +41,16 @@ impl std::fmt::Debug for ReadModelDb {
     }
 }
 
+/// WAL frames after which a projector commit checkpoints the read models
+/// (SQLite's default is 1,000). Under steady writes the projector rewrites
+/// the same few pages (the inbox rows, their activity index, the
+/// timeline's last page) in every commit, and a checkpoint copies only the
+/// newest frame of each page, so checkpointing ten times less often copies
+/// about ten times fewer pages: at 1,000 the checkpoints took a quarter of
+/// the projector's CPU in the gRPC reply benchmark. The WAL grows to about
+/// 40 MiB between checkpoints.
+const CHECKPOINT_FRAMES: i64 = 10_000;
+
 /// What applying a batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Applied {
@@ -90,6 +100,7 @@ impl ReadModelDb {
         // splits rows from their checkpoint, and the projector redoes them.
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA cache_size = -16384;")
             .and_then(|()| conn.pragma_update(None, "synchronous", synchronous))
+            .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_FRAMES))
             .map_err(db("configuring the read models"))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db("setting the busy timeout"))?;
