@@ -209,7 +209,10 @@ impl SqliteStore {
         let wal_frames = writer::watch_wal(&mut conn, nudge).map_err(sql_error("watching the WAL"))?;
         let checkpointer = std::thread::Builder::new()
             .name("palaver-store-checkpointer".to_owned())
-            .spawn(move || writer::checkpoint(checkpointer_conn, nudges))
+            .spawn({
+                let wal_frames = Arc::clone(&wal_frames);
+                move || writer::checkpoint(checkpointer_conn, nudges, &wal_frames)
+            })
             .map_err(|e| Error::backend("starting the checkpointer thread", e))?;
 
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);

@@ -134,7 +134,9 @@ async fn the_wal_is_restarted_under_steady_appends() {
     wal.push("-wal");
     let wal_bytes = std::fs::metadata(&wal).unwrap().len();
     assert!(
-        wal_bytes < 32 * 1024 * 1024,
+        // The writer restarts at 4,000 frames (16 MiB), or at 8,000 if the
+        // checkpointer lags; without restarts this run left 85 MB.
+        wal_bytes < 40 * 1024 * 1024,
         "the WAL grew to {wal_bytes} bytes for 64 MiB of events"
     );
     assert_eq!(store.head().await.unwrap(), Position(EVENTS as u64));
