@@ -13,8 +13,8 @@
 //!   only moves after a sync: a commit not yet on disk is invisible.
 //! - **Order without holes.** The single writer assigns positions in commit
 //!   order, so `$all` readers can never miss a late commit.
-//! - **Reads at the head from memory.** The writer keeps its newest
-//!   commits in a window ([`recent`]) that answers `$all` reads after any
+//! - **Reads at the head from memory.** The sync thread keeps the newest
+//!   synced commits in a window ([`recent`]) that answers `$all` reads after any
 //!   position it still holds: subscribers following the head never query
 //!   SQLite.
 //! - **One process.** A lock file beside the database keeps a second process

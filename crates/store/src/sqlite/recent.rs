@@ -1,4 +1,4 @@
-//! The newest events, held in memory by the writer so that reads at the
+//! The newest events, held in memory by the store so that reads at the
 //! head of `$all` never touch SQLite.
 //!
 //! Nearly every `$all` read in a running server is a subscriber (the
@@ -11,10 +11,11 @@
 //!
 //! The window always holds *every* event after [`Window::after`] up to the
 //! newest commit, so an answer from it is exactly what SQLite would give.
-//! A read from further back, and every read once the window is full past
-//! it, goes to SQLite as before. The writer adds a commit's events before
-//! it moves the head or answers anyone, so a reader that knows of an event
-//! finds it here.
+//! A read from further back than the window reaches goes to SQLite as
+//! before. The sync stage ([`super::sync`]) adds a
+//! commit's events once they are on disk, before it moves the head or
+//! answers anyone, so a reader that knows of an event finds it here, and
+//! the window never holds an event a power loss could take away.
 
 use std::{collections::VecDeque, sync::RwLock};
 
@@ -58,8 +59,8 @@ impl RecentEvents {
         }
     }
 
-    /// Called by the writer with a commit's events, in position order,
-    /// right after the commit.
+    /// Called by the sync stage with a commit's events, in position order,
+    /// once they are synced.
     pub(crate) fn committed(&self, events: Vec<RecordedEvent>) {
         let Some(first) = events.first() else {
             return;
