@@ -10,7 +10,9 @@
 //!   for every commit made meanwhile, then moves the head and answers. The
 //!   writer commits the next group during that sync (ADR 0012).
 //! - **Reads bounded by the head.** Every read stops at the head, which
-//!   only moves after a sync: a commit not yet on disk is invisible.
+//!   only moves after a sync: a commit not yet on disk is invisible. A new
+//!   read must carry `position <= head` too; the tests in [`sync`] check
+//!   the reads there are, not ones added later.
 //! - **Order without holes.** The single writer assigns positions in commit
 //!   order, so `$all` readers can never miss a late commit.
 //! - **Reads at the head from memory.** The sync thread keeps the newest
