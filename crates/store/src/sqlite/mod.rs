@@ -263,6 +263,51 @@ impl SqliteStore {
         &self.inner.path
     }
 
+    /// The highest position any read may return: the head, which moves
+    /// only after a sync, so a commit not yet on disk is never read (ADR
+    /// 0012). Every SQL read carries `position <= ` this.
+    fn read_bound(&self) -> i64 {
+        to_sql_int(self.inner.head.borrow().0)
+    }
+
+    /// `read_all` from the database file, past the window of recent events
+    /// (the caller has validated `filter`).
+    async fn read_all_from_file(
+        &self,
+        after: Position,
+        filter: &AllFilter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        let mut sql = format!(
+            "SELECT {} FROM events WHERE position > ? AND position <= ?",
+            rows::COLUMNS
+        );
+        let mut params = vec![
+            Value::Integer(to_sql_int(after.0)),
+            Value::Integer(self.read_bound()),
+        ];
+        if !filter.stream_prefixes.is_empty() {
+            // Prefixes were checked to hold no GLOB syntax.
+            let tests = vec!["stream GLOB ?"; filter.stream_prefixes.len()].join(" OR ");
+            sql.push_str(&format!(" AND ({tests})"));
+            params.extend(
+                filter
+                    .stream_prefixes
+                    .iter()
+                    .map(|p| Value::Text(format!("{p}*"))),
+            );
+        }
+        if !filter.event_types.is_empty() {
+            let marks = vec!["?"; filter.event_types.len()].join(", ");
+            sql.push_str(&format!(" AND event_type IN ({marks})"));
+            params.extend(filter.event_types.iter().cloned().map(Value::Text));
+        }
+        sql.push_str(" ORDER BY position LIMIT CAST(? AS INTEGER)");
+        params.push(Value::Integer(to_sql_int(limit as u64)));
+        self.with_reader(move |conn| rows::query(conn, &sql, params_from_iter(params)))
+            .await
+    }
+
     /// Runs `read` on a pooled read-only connection, off the async threads.
     async fn with_reader<T: Send + 'static>(
         &self,
@@ -383,8 +428,7 @@ impl EventStore for SqliteStore {
         {
             return Ok(Vec::new());
         }
-        // Bounded by the head: a commit not yet synced is not read (ADR 0012).
-        let head = to_sql_int(self.inner.head.borrow().0);
+        let head = self.read_bound();
         let (sql, revision) = match direction {
             Direction::Forwards => (
                 "WHERE stream = ?1 AND revision >= ?2 AND position <= ?4 \
@@ -420,8 +464,8 @@ impl EventStore for SqliteStore {
         }
         let stream = stream.as_str().to_owned();
         // From the events, not the `streams` table, which holds commits not
-        // yet synced too; the head bounds this read as every other.
-        let head = to_sql_int(self.inner.head.borrow().0);
+        // yet synced too.
+        let head = self.read_bound();
         self.with_reader(move |conn| {
             use rusqlite::OptionalExtension;
             conn.prepare_cached(
@@ -448,33 +492,7 @@ impl EventStore for SqliteStore {
         if let Some(events) = self.inner.recent.read(after, filter, limit) {
             return Ok(events);
         }
-        // Bounded by the head: a commit not yet synced is not read (ADR 0012).
-        let head = to_sql_int(self.inner.head.borrow().0);
-        let mut sql = format!(
-            "SELECT {} FROM events WHERE position > ? AND position <= ?",
-            rows::COLUMNS
-        );
-        let mut params = vec![Value::Integer(to_sql_int(after.0)), Value::Integer(head)];
-        if !filter.stream_prefixes.is_empty() {
-            // Prefixes were checked to hold no GLOB syntax.
-            let tests = vec!["stream GLOB ?"; filter.stream_prefixes.len()].join(" OR ");
-            sql.push_str(&format!(" AND ({tests})"));
-            params.extend(
-                filter
-                    .stream_prefixes
-                    .iter()
-                    .map(|p| Value::Text(format!("{p}*"))),
-            );
-        }
-        if !filter.event_types.is_empty() {
-            let marks = vec!["?"; filter.event_types.len()].join(", ");
-            sql.push_str(&format!(" AND event_type IN ({marks})"));
-            params.extend(filter.event_types.iter().cloned().map(Value::Text));
-        }
-        sql.push_str(" ORDER BY position LIMIT CAST(? AS INTEGER)");
-        params.push(Value::Integer(to_sql_int(limit as u64)));
-        self.with_reader(move |conn| rows::query(conn, &sql, params_from_iter(params)))
-            .await
+        self.read_all_from_file(after, filter, limit).await
     }
 
     async fn head(&self) -> Result<Position> {
