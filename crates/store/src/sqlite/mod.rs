@@ -507,3 +507,73 @@ impl EventStore for SqliteStore {
         subscription::catch_up(self.clone(), after, filter)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::Metadata;
+
+    /// On a fresh store the window of recent events answers every `$all`
+    /// read, so the store contract alone would no longer notice a broken
+    /// SQL filter, nor a window that filters differently from SQL. Both
+    /// must give the same events for every filter, start and limit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_window_and_the_file_give_the_same_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("events.db"), Limits::default()).unwrap();
+        for (stream, event_type) in [
+            ("thread-1", "t.Opened"),
+            ("contact-1", "t.Created"),
+            ("thread-2", "t.Opened"),
+            ("thread-1", "t.Closed"),
+            ("threadx-1", "t.Opened"),
+            ("contact-1", "t.Merged"),
+        ] {
+            let event = NewEvent::new(event_type, &b"{}"[..], Metadata::new(Utc::now()));
+            store
+                .append(
+                    &StreamName::new(stream).unwrap(),
+                    ExpectedRevision::Any,
+                    vec![event],
+                )
+                .await
+                .unwrap();
+        }
+        let filters = [
+            AllFilter::all(),
+            AllFilter::stream_prefixes(["thread-"]),
+            AllFilter::stream_prefixes(["thread", "contact-"]),
+            AllFilter::event_types(["t.Opened", "t.Merged"]),
+            AllFilter {
+                stream_prefixes: vec!["thread-".to_owned()],
+                event_types: vec!["t.Opened".to_owned()],
+            },
+            AllFilter::event_types(["t.Nothing"]),
+        ];
+        for filter in &filters {
+            for after in 0..=6 {
+                for limit in [1, 2, 100] {
+                    let after = Position(after);
+                    let window = store
+                        .inner
+                        .recent
+                        .read(after, filter, limit)
+                        .expect("all in the window");
+                    let file = store.read_all_from_file(after, filter, limit).await.unwrap();
+                    assert_eq!(window, file, "{filter:?} after {after} limit {limit}");
+                }
+            }
+        }
+        // And the filters select what they say (not merely the same wrong thing).
+        let opened_threads = store
+            .read_all_from_file(Position::START, &filters[4], 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            opened_threads.iter().map(|e| e.position.0).collect::<Vec<_>>(),
+            [1, 3]
+        );
+    }
+}
