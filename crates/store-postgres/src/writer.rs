@@ -401,7 +401,7 @@ impl AppendTarget for Group {
         Ok(Position(self.next_position))
     }
 
-    fn insert(&mut self, events: &[RecordedEvent]) -> Result<()> {
+    fn insert(&mut self, events: Vec<RecordedEvent>) -> Result<()> {
         // Check all before changing anything: a refused request adds nothing.
         if let Some((event, stored)) = events
             .iter()
@@ -423,10 +423,10 @@ impl AppendTarget for Group {
             },
         );
         self.next_position = last.position.0 + 1;
-        for event in events {
+        for event in &events {
             self.stored.insert(event.id, event.clone());
         }
-        self.rows.extend_from_slice(events);
+        self.rows.extend(events);
         Ok(())
     }
 }

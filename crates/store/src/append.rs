@@ -31,10 +31,12 @@ pub trait AppendTarget {
     /// The global position the next event gets. Positions have no holes.
     fn next_position(&mut self) -> Result<Position>;
     /// Stores `events` (consecutive, of one stream, already hashed) and moves
-    /// the stream head and the next position past them. If any event id is
+    /// the stream head and the next position past them. Takes them by value:
+    /// every backend keeps them (a row buffer, a map, the SQLite store's
+    /// window of recent events), so none has to copy them. If any event id is
     /// already stored, fails with [`Error::EventIdConflict`] and leaves the
     /// store as it was (a backend may rely on its transaction for that).
-    fn insert(&mut self, events: &[RecordedEvent]) -> Result<()>;
+    fn insert(&mut self, events: Vec<RecordedEvent>) -> Result<()>;
 }
 
 /// One append request: events for one stream with an expectation.
@@ -96,9 +98,9 @@ pub fn append_to(target: &mut impl AppendTarget, request: &AppendRequest) -> Res
             hash,
         });
     }
-    target.insert(&recorded)?;
-
     let count = recorded.len() as u64;
+    target.insert(recorded)?;
+
     Ok(AppendResult {
         first_revision,
         last_revision: first_revision + count - 1,

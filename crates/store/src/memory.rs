@@ -90,7 +90,7 @@ impl AppendTarget for State {
         Ok(Position(self.events.len() as u64 + 1))
     }
 
-    fn insert(&mut self, events: &[RecordedEvent]) -> Result<()> {
+    fn insert(&mut self, events: Vec<RecordedEvent>) -> Result<()> {
         if let Some(stored) = events.iter().find_map(|event| self.ids.get(&event.id)) {
             let stored = &self.events[*stored];
             return Err(crate::Error::EventIdConflict {
@@ -102,7 +102,7 @@ impl AppendTarget for State {
             let index = self.events.len();
             self.ids.insert(event.id, index);
             self.streams.entry(event.stream.clone()).or_default().push(index);
-            self.events.push(event.clone());
+            self.events.push(event);
         }
         Ok(())
     }

@@ -247,8 +247,8 @@ impl AppendTarget for Target<'_> {
         Ok(Position(self.next_position))
     }
 
-    fn insert(&mut self, events: &[RecordedEvent]) -> Result<()> {
-        for event in events {
+    fn insert(&mut self, events: Vec<RecordedEvent>) -> Result<()> {
+        for event in &events {
             if let Err(error) = rows::insert(self.conn, event) {
                 // The UNIQUE index on ids catches reuse without a lookup per
                 // event; the savepoint undoes the events inserted before it.
@@ -274,7 +274,7 @@ impl AppendTarget for Target<'_> {
             .execute(params![last.stream.as_str(), last.revision as i64, last.hash])
             .map_err(sql_error("moving a stream head"))?;
         self.next_position = last.position.0 + 1;
-        self.inserted.extend_from_slice(events);
+        self.inserted.extend(events);
         Ok(())
     }
 }
