@@ -185,6 +185,14 @@ mod tests {
             .unwrap();
         assert!(backwards.is_empty(), "{backwards:?}");
         assert_eq!(store.stream_revision(stream).await.unwrap(), None);
+        // `read_all` above is answered by the window of recent events; the
+        // file's read must be bounded too (a store reopened, a subscriber
+        // far behind).
+        let file = store
+            .read_all_from_file(crate::Position::START, &AllFilter::all(), 10)
+            .await
+            .unwrap();
+        assert!(file.is_empty(), "{file:?}");
     }
 
     /// The writer has committed the append to SQLite, but its sync has not
