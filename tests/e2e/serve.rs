@@ -24,6 +24,11 @@ fn serve_starts_on_an_empty_folder_and_stops_cleanly_on_sigterm() {
         }
     }
     assert!(data.join("events.db").exists());
+    // Read-model commits are not synced while it runs (ADR 0013): on Linux
+    // a marker names the OS boot they depend on.
+    let marker = data.join("read-models.db-unsynced");
+    let linux = std::path::Path::new("/proc/sys/kernel/random/boot_id").exists();
+    assert_eq!(marker.exists(), linux);
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -32,6 +37,8 @@ fn serve_starts_on_an_empty_folder_and_stops_cleanly_on_sigterm() {
     assert!(status.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "serve exited with {status}");
+    // A clean stop syncs the read models: they survive an OS restart.
+    assert!(!marker.exists(), "the read models were left unsynced");
     // The lock is released: the tools can open the store now.
     let verify = palaver(&data).args(["store", "verify"]).output().unwrap();
     assert!(verify.status.success());

@@ -11,7 +11,7 @@ use std::{io::Write, path::PathBuf, process::ExitCode, sync::Arc, time::Duration
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use palaver_projections::{
-    PgReadModelDb, Projections, ReadModelDb, ReadModelWriter, models,
+    PgReadModelDb, Projections, ReadModelDb, ReadModelWriter, Status, models,
     rebuild::{self, Progress, Until},
 };
 use palaver_store::{EventStore, Position};
@@ -52,7 +52,12 @@ pub async fn run(config: &Config, command: ProjectionsCommand) -> anyhow::Result
         ProjectionsCommand::Status => {
             let head = store.head().await?;
             let checkpoints = match open_writer(config).await? {
-                ReadModelWriter::Sqlite(db) => db.checkpoints(),
+                ReadModelWriter::Sqlite(mut db) => {
+                    let checkpoints = db.checkpoints();
+                    // Leaves the file as found: synced, surviving an OS restart.
+                    db.sync()?;
+                    checkpoints
+                }
                 ReadModelWriter::Postgres(db) => db.checkpoints(),
             };
             let mut checkpoints: Vec<_> = checkpoints.into_iter().collect();
@@ -69,15 +74,25 @@ pub async fn run(config: &Config, command: ProjectionsCommand) -> anyhow::Result
         }
         ProjectionsCommand::Rebuild => {
             let db = open_writer(config).await?;
-            let projections = Projections::start(
-                Arc::clone(&store),
-                db,
-                config.read_models_path(),
-                std::future::pending(),
-            );
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let projections =
+                Projections::start(Arc::clone(&store), db, config.read_models_path(), async move {
+                    let _ = stopped.await;
+                });
             let mut meter = Meter::default();
-            let position = projections.rebuild(|progress| meter.show(progress)).await?;
+            let position = projections.rebuild(|progress| meter.show(progress)).await;
             meter.finish();
+            // The loop syncs the file as it stops (so it survives an OS restart).
+            let _ = stop.send(());
+            let mut status = projections.status();
+            while status == Status::Running {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                status = projections.status();
+            }
+            let position = position?;
+            if let Status::Failed(reason) = status {
+                anyhow::bail!("the projection loop stopped on an error after the rebuild: {reason}");
+            }
             println!("rebuilt every read model up to position {position}");
         }
         ProjectionsCommand::Replay { out, position, time } => {

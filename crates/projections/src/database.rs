@@ -1,14 +1,24 @@
 //! A read-model database: the projectors' tables and their checkpoints in
 //! one SQLite file, written by one connection.
 
-use std::{collections::HashMap, path::Path, sync::Arc};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use palaver_domain::codec;
 use palaver_store::{Position, RecordedEvent};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
-use crate::{Error, Result, error::db, projector::Projector, sql::Statement};
+use crate::{
+    Error, Result,
+    error::db,
+    projector::Projector,
+    sql::Statement,
+    unsynced::{self, Durability},
+};
 
 /// `PRAGMA application_id` of a read-model file: "PALR".
 const APPLICATION_ID: i64 = 0x5041_4C52;
@@ -31,6 +41,9 @@ pub struct ReadModelDb {
     /// Per projector (same order), the last position it has taken.
     checkpoints: Vec<Position>,
     statements: Vec<Statement>,
+    /// While commits are not synced, the file's path: its marker names
+    /// the boot they are from (see [`crate::unsynced`]).
+    unsynced: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ReadModelDb {
@@ -62,22 +75,32 @@ impl ReadModelDb {
     /// Opens or creates the database at `path` with the tables of
     /// `projectors`. A projector whose stored version differs gets fresh,
     /// empty tables and starts again from the beginning of `$all`.
+    ///
+    /// On Linux commits are not synced, and a file left with unsynced
+    /// writes when the OS restarted is deleted first, so that every
+    /// projector starts again from the beginning of `$all` (see
+    /// [`crate::unsynced`]); [`ReadModelDb::sync`] before a clean stop.
+    /// Elsewhere commits are synced (a crash loses at most the last
+    /// batches, which are redone from their checkpoints).
     pub fn open(path: &Path, projectors: Arc<[Arc<dyn Projector>]>) -> Result<Self> {
-        Self::open_with(path, projectors, "NORMAL")
+        create_parent(path)?;
+        let durability = unsynced::prepare(path, unsynced::boot_id().as_deref())?;
+        let mut database = Self::open_with(path, projectors, durability.synchronous())?;
+        if durability == Durability::Unsynced {
+            database.unsynced = Some(path.to_owned());
+        }
+        Ok(database)
     }
 
     /// Like [`ReadModelDb::open`], for a file that is only worth anything once
     /// it is complete (a rebuild or a replay): commits are not synced at all,
     /// which speeds replays up. A crash leaves a file to throw away.
     pub fn open_scratch(path: &Path, projectors: Arc<[Arc<dyn Projector>]>) -> Result<Self> {
+        create_parent(path)?;
         Self::open_with(path, projectors, "OFF")
     }
 
     fn open_with(path: &Path, projectors: Arc<[Arc<dyn Projector>]>, synchronous: &str) -> Result<Self> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::Stopped(format!("creating {}: {e}", parent.display())))?;
-        }
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -95,9 +118,11 @@ impl ReadModelDb {
                 supported: META_VERSION,
             });
         }
-        // Read models can always be rebuilt from the events, so commits need
-        // not be synced (NORMAL): a crash may lose the last batches, but never
-        // splits rows from their checkpoint, and the projector redoes them.
+        // Read models can always be rebuilt from the events, so commits are
+        // not synced: OFF where the caller made that safe (a live file with
+        // its boot marker, a scratch file thrown away on a crash), else
+        // NORMAL (a crash may lose the last batches, but never splits rows
+        // from their checkpoint, and the projector redoes them).
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA cache_size = -16384;")
             .and_then(|()| conn.pragma_update(None, "synchronous", synchronous))
             .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_FRAMES))
@@ -116,6 +141,7 @@ impl ReadModelDb {
             checkpoints: Vec::new(),
             projectors,
             statements: Vec::new(),
+            unsynced: None,
         };
         for projector in database.projectors.clone().iter() {
             let position = database.prepare(projector.as_ref())?;
@@ -173,12 +199,18 @@ impl ReadModelDb {
     }
 
     /// Makes everything committed durable: a checkpoint of the WAL into the
-    /// file with a sync, and syncs from now on (for a finished scratch file).
-    pub fn sync(&self) -> Result<()> {
+    /// file with a sync, and syncs from now on. For a finished scratch
+    /// file, and before a clean stop: the file then no longer depends on the
+    /// OS staying up, and survives a restart of it.
+    pub fn sync(&mut self) -> Result<()> {
         self.conn
             .pragma_update(None, "synchronous", "NORMAL")
             .and_then(|()| self.conn.query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(())))
-            .map_err(db("syncing the read models"))
+            .map_err(db("syncing the read models"))?;
+        if let Some(path) = self.unsynced.take() {
+            unsynced::synced(&path)?;
+        }
+        Ok(())
     }
 
     /// The projectors, in checkpoint order.
@@ -403,4 +435,52 @@ pub(crate) fn digest_tables(conn: &Connection, schema: &str, tables: &[&str]) ->
         }
     }
     Ok(hasher.finalize().into())
+}
+
+/// Creates the folder a read-model file goes in.
+fn create_parent(path: &Path) -> Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => std::fs::create_dir_all(parent)
+            .map_err(|e| Error::Stopped(format!("creating {}: {e}", parent.display()))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous(db: &ReadModelDb) -> i64 {
+        db.conn
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn commits_are_unsynced_where_the_boot_can_be_told_until_a_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("read-models.db");
+        let mut db = ReadModelDb::open(&path, crate::models::all()).unwrap();
+        let marker = unsynced::marker_of(&path);
+        // SQLite's values: 0 is OFF, 1 is NORMAL.
+        if unsynced::boot_id().is_some() {
+            assert_eq!(synchronous(&db), 0);
+            assert!(marker.exists());
+        } else {
+            assert_eq!(synchronous(&db), 1);
+            assert!(!marker.exists());
+        }
+        db.sync().unwrap();
+        assert_eq!(synchronous(&db), 1, "after a sync, every commit is synced");
+        assert!(!marker.exists());
+    }
+
+    #[test]
+    fn scratch_files_get_no_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scratch.db");
+        let db = ReadModelDb::open_scratch(&path, crate::models::all()).unwrap();
+        assert_eq!(synchronous(&db), 0);
+        assert!(!unsynced::marker_of(&path).exists());
+    }
 }

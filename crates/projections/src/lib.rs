@@ -17,6 +17,8 @@
 //!   inbox pages between commits.
 //! - [`rebuild`]: replay of history into a fresh file, to a point in time
 //!   or position if asked (audits).
+//! - [`unsynced`]: why a read-model file need not sync its commits, and
+//!   how one left torn by an OS restart is found and thrown away.
 
 pub mod cache;
 pub mod database;
@@ -28,6 +30,7 @@ pub mod queries;
 pub mod rebuild;
 pub mod runner;
 pub mod sql;
+pub mod unsynced;
 
 pub use cache::{CacheStats, Changes};
 pub use database::ReadModelDb;

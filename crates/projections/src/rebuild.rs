@@ -71,7 +71,7 @@ pub async fn replay(
         });
     }
     let db = ReadModelDb::open_scratch(path, projectors)?;
-    let (db, _) = catch_up(store.as_ref(), db, until, progress).await?;
+    let (mut db, _) = catch_up(store.as_ref(), db, until, progress).await?;
     // Complete now: from here on it is worth keeping.
     db.sync()?;
     Ok(db)

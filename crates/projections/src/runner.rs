@@ -229,6 +229,7 @@ impl Projections {
             waiting: Arc::clone(&waiting),
             changes: changes.clone(),
         };
+        let settling = writer.clone();
         tokio::spawn(async move {
             let outcome = match lease {
                 None => tokio::select! {
@@ -238,6 +239,12 @@ impl Projections {
                 Some(lease) => {
                     take_turns(store, writer, &position_tx, &changes, &waiting, lease, shutdown).await
                 }
+            };
+            // Whatever stopped the loop, leave the file synced, so that it
+            // survives an OS restart (ADR 0013).
+            let outcome = match (outcome, settle(&settling).await) {
+                (Ok(()), synced) => synced,
+                (failed, _) => failed,
             };
             let status = match outcome {
                 Ok(()) => Status::Stopped,
@@ -442,6 +449,19 @@ fn sorted(checkpoints: &std::collections::HashMap<&'static str, Position>) -> Ve
         .collect();
     sorted.sort();
     sorted
+}
+
+/// Syncs a SQLite read-model file once its loop has stopped, so that the
+/// file no longer needs the OS to stay up ([`crate::unsynced`]).
+/// PostgreSQL read models need nothing.
+async fn settle(writer: &Writer) -> Result<()> {
+    let Writer::Sqlite(db) = writer else {
+        return Ok(());
+    };
+    let db = Arc::clone(db);
+    tokio::task::spawn_blocking(move || db.lock().unwrap_or_else(|p| p.into_inner()).sync())
+        .await
+        .map_err(|e| Error::Stopped(format!("syncing the read models failed: {e}")))?
 }
 
 /// Follows `$all` from the lowest checkpoint, in batches of whatever is

@@ -407,3 +407,98 @@ async fn a_crash_mid_catch_up_neither_skips_nor_repeats() {
         clean.digest("counting").unwrap()
     );
 }
+
+/// The marker beside a read-model file while its commits are not synced.
+fn marker(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(palaver_projections::unsynced::MARKER_SUFFIX);
+    name.into()
+}
+
+/// The running boot's id; `None` where the OS gives none (then read-model
+/// commits are synced and no marker is written).
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|id| id.trim().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clean_stop_leaves_the_read_models_synced() {
+    let Some(boot) = boot_id() else {
+        eprintln!("skipped: this OS gives no boot id, so read-model commits are synced");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> =
+        Arc::new(SqliteStore::open(dir.path().join("events.db"), Limits::default()).unwrap());
+    fill(store.as_ref(), 0, 300).await;
+    let path = dir.path().join("read-models.db");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let projections = Projections::start(
+        Arc::clone(&store),
+        ReadModelDb::open(&path, projectors()).unwrap(),
+        &path,
+        async {
+            let _ = stopped.await;
+        },
+    );
+    projections
+        .wait_for(Position(300), Duration::from_secs(10))
+        .await
+        .unwrap();
+    // While it runs, its writes depend on this boot of the OS.
+    assert_eq!(std::fs::read_to_string(marker(&path)).unwrap().trim(), boot);
+
+    stop.send(()).unwrap();
+    let mut status = projections.status();
+    while status == Status::Running {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        status = projections.status();
+    }
+    assert_eq!(status, Status::Stopped);
+    assert!(
+        !marker(&path).exists(),
+        "a clean stop syncs the file and drops the marker"
+    );
+    // So even after an OS restart it is kept as it is.
+    let db = ReadModelDb::open(&path, projectors()).unwrap();
+    assert_eq!(db.position(), Position(300));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_models_left_unsynced_by_an_os_restart_are_folded_again() {
+    if boot_id().is_none() {
+        eprintln!("skipped: this OS gives no boot id, so read-model commits are synced");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> =
+        Arc::new(SqliteStore::open(dir.path().join("events.db"), Limits::default()).unwrap());
+    fill(store.as_ref(), 0, 300).await;
+    let path = dir.path().join("read-models.db");
+    let db = ReadModelDb::open(&path, projectors()).unwrap();
+    let (db, _) = rebuild::catch_up(store.as_ref(), db, Until::Head, |_| {})
+        .await
+        .unwrap();
+    // The process dies: no clean stop.
+    drop(db);
+
+    // Only the process died: every write reached the OS, the file is kept.
+    let db = ReadModelDb::open(&path, projectors()).unwrap();
+    assert_eq!(db.position(), Position(300));
+    drop(db);
+
+    // The OS restarted since: the file may be torn, so it is thrown away...
+    std::fs::write(marker(&path), "3f1c2b0a-0000-4000-8000-000000000000\n").unwrap();
+    let db = ReadModelDb::open(&path, projectors()).unwrap();
+    assert_eq!(db.position(), Position::START);
+    assert_eq!(count(&path), (0, 0));
+    // ...and every event is folded into a fresh one.
+    let projections = Projections::start(Arc::clone(&store), db, &path, std::future::pending());
+    projections
+        .wait_for(Position(300), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(count(&path), (300, 300));
+}
