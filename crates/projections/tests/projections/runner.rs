@@ -415,25 +415,32 @@ fn marker(path: &Path) -> std::path::PathBuf {
     name.into()
 }
 
-/// The running boot's id; `None` where the OS gives none (then read-model
-/// commits are synced and no marker is written).
-fn boot_id() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+/// The running boot's id; `None`, saying that the test is skipped, where
+/// the OS gives none (then read-model commits are synced and no marker is
+/// written).
+fn boot_id_or_skip() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .ok()
-        .map(|id| id.trim().to_owned())
+        .map(|id| id.trim().to_owned());
+    if id.is_none() {
+        eprintln!("skipped: this OS gives no boot id, so read-model commits are synced");
+    }
+    id
+}
+
+/// A store in `dir` holding 300 events, and where its read models go.
+async fn store_of_300(dir: &Path) -> (Arc<dyn EventStore>, std::path::PathBuf) {
+    let store: Arc<dyn EventStore> =
+        Arc::new(SqliteStore::open(dir.join("events.db"), Limits::default()).unwrap());
+    fill(store.as_ref(), 0, 300).await;
+    (store, dir.join("read-models.db"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_clean_stop_leaves_the_read_models_synced() {
-    let Some(boot) = boot_id() else {
-        eprintln!("skipped: this OS gives no boot id, so read-model commits are synced");
-        return;
-    };
+    let Some(boot) = boot_id_or_skip() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn EventStore> =
-        Arc::new(SqliteStore::open(dir.path().join("events.db"), Limits::default()).unwrap());
-    fill(store.as_ref(), 0, 300).await;
-    let path = dir.path().join("read-models.db");
+    let (store, path) = store_of_300(dir.path()).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let projections = Projections::start(
         Arc::clone(&store),
@@ -468,15 +475,11 @@ async fn a_clean_stop_leaves_the_read_models_synced() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn read_models_left_unsynced_by_an_os_restart_are_folded_again() {
-    if boot_id().is_none() {
-        eprintln!("skipped: this OS gives no boot id, so read-model commits are synced");
+    if boot_id_or_skip().is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn EventStore> =
-        Arc::new(SqliteStore::open(dir.path().join("events.db"), Limits::default()).unwrap());
-    fill(store.as_ref(), 0, 300).await;
-    let path = dir.path().join("read-models.db");
+    let (store, path) = store_of_300(dir.path()).await;
     let db = ReadModelDb::open(&path, projectors()).unwrap();
     let (db, _) = rebuild::catch_up(store.as_ref(), db, Until::Head, |_| {})
         .await
