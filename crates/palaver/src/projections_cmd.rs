@@ -84,13 +84,9 @@ pub async fn run(config: &Config, command: ProjectionsCommand) -> anyhow::Result
             meter.finish();
             // The loop syncs the file as it stops (so it survives an OS restart).
             let _ = stop.send(());
-            let mut status = projections.status();
-            while status == Status::Running {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                status = projections.status();
-            }
+            let ended = projections.stopped().await;
             let position = position?;
-            if let Status::Failed(reason) = status {
+            if let Status::Failed(reason) = ended {
                 anyhow::bail!("the projection loop stopped on an error after the rebuild: {reason}");
             }
             println!("rebuilt every read model up to position {position}");

@@ -6,7 +6,7 @@ use std::{process::ExitCode, sync::Arc, time::Duration};
 use palaver_api::{ApiOptions, Tokens};
 use palaver_app::{App, Clock, ManualClock, SystemClock};
 use palaver_projections::{
-    PgReadModelDb, Projections, ReadModelDb, SharedLease, Status, models, queries::ReadModels,
+    PgReadModelDb, Projections, ReadModelDb, SharedLease, models, queries::ReadModels,
 };
 use palaver_store::EventStore;
 use palaver_store_postgres::{PgLeases, PostgresOptions};
@@ -152,14 +152,14 @@ pub async fn serve(config: &Config) -> anyhow::Result<ExitCode> {
     workers.stop(DRAIN_TIMEOUT).await;
     // The projection loop finishes its batch; the store closes (its queued
     // appends committed) when the last handle is dropped.
-    let _ = tokio::time::timeout(PROJECTION_STOP_TIMEOUT, async {
-        let mut status = projections.status();
-        while status == Status::Running {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            status = projections.status();
-        }
-    })
-    .await;
+    let stopped = tokio::time::timeout(PROJECTION_STOP_TIMEOUT, projections.stopped()).await;
+    if stopped.is_err() {
+        tracing::warn!(
+            timeout = ?PROJECTION_STOP_TIMEOUT,
+            "the projection loop did not stop in time: the read models stay unsynced, and are \
+             rebuilt if the OS restarts before the next clean stop"
+        );
+    }
     drop(projections);
     drop(store);
     tracing::info!("stopped");

@@ -276,6 +276,14 @@ impl Projections {
         self.status.borrow().clone()
     }
 
+    /// Waits until the loop has stopped (its shutdown came, or an error
+    /// stopped it) and the SQLite file is synced; returns how it ended.
+    pub async fn stopped(&self) -> Status {
+        let mut status = self.status.clone();
+        let _ = status.wait_for(|status| *status != Status::Running).await;
+        status.borrow().clone()
+    }
+
     /// The read-model database file (SQLite; as given to [`Projections::start`]).
     pub fn path(&self) -> &Path {
         &self.path

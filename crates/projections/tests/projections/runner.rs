@@ -458,12 +458,7 @@ async fn a_clean_stop_leaves_the_read_models_synced() {
     assert_eq!(std::fs::read_to_string(marker(&path)).unwrap().trim(), boot);
 
     stop.send(()).unwrap();
-    let mut status = projections.status();
-    while status == Status::Running {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        status = projections.status();
-    }
-    assert_eq!(status, Status::Stopped);
+    assert_eq!(projections.stopped().await, Status::Stopped);
     assert!(
         !marker(&path).exists(),
         "a clean stop syncs the file and drops the marker"
