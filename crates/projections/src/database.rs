@@ -207,8 +207,11 @@ impl ReadModelDb {
             .pragma_update(None, "synchronous", "NORMAL")
             .and_then(|()| self.conn.query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(())))
             .map_err(db("syncing the read models"))?;
-        if let Some(path) = self.unsynced.take() {
-            unsynced::synced(&path)?;
+        // Forgotten only once removed: a failed removal is tried again by
+        // the next sync, and until then the marker stays (the safe side).
+        if let Some(path) = &self.unsynced {
+            unsynced::synced(path)?;
+            self.unsynced = None;
         }
         Ok(())
     }

@@ -409,9 +409,7 @@ impl Projections {
         }
         .await;
         for suffix in ["", "-wal", "-shm"] {
-            let mut file = fresh.clone().into_os_string();
-            file.push(suffix);
-            let _ = std::fs::remove_file(file);
+            let _ = std::fs::remove_file(crate::unsynced::with_suffix(&fresh, suffix));
         }
         result
     }

@@ -132,7 +132,8 @@ pub(crate) fn marker_of(path: &Path) -> PathBuf {
     with_suffix(path, MARKER_SUFFIX)
 }
 
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+/// `path` with `suffix` added to its file name (SQLite's `-wal`, `-shm`).
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
