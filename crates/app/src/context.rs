@@ -171,14 +171,31 @@ impl<'a> Cmd<'a> {
     }
 
     /// A fresh id for something this command creates (a message, a
-    /// contact, a campaign, a token): derived from the idempotency key when
-    /// there is one, random otherwise.
+    /// contact, a campaign): derived from the idempotency key when there is
+    /// one, a UUIDv7 otherwise. Time-ordered ids are added at the end of
+    /// the read models' keys (a conversation's timeline is keyed by message
+    /// id), where random ones each dirtied a page of their own.
     pub fn new_id(&self, purpose: &str) -> Uuid {
         if self.keyed {
-            Uuid::new_v5(&APP_NAMESPACE, format!("{purpose}\0{}", self.id).as_bytes())
+            self.keyed_id(purpose)
+        } else {
+            Uuid::now_v7()
+        }
+    }
+
+    /// [`Self::new_id`] for a secret, such as a switch token: without an
+    /// idempotency key all its 122 bits are random (a UUIDv7 has only 74,
+    /// and tells when it was made).
+    pub fn new_secret_id(&self, purpose: &str) -> Uuid {
+        if self.keyed {
+            self.keyed_id(purpose)
         } else {
             Uuid::new_v4()
         }
+    }
+
+    fn keyed_id(&self, purpose: &str) -> Uuid {
+        Uuid::new_v5(&APP_NAMESPACE, format!("{purpose}\0{}", self.id).as_bytes())
     }
 
     /// Notes an appended position.
@@ -248,6 +265,25 @@ mod tests {
         ] {
             assert_ne!(other, id);
         }
+    }
+
+    /// Ids an unkeyed command generates sort as they were made, except
+    /// secrets, which are random through and through.
+    #[test]
+    fn generated_ids_are_time_ordered_and_secrets_random() {
+        let ctx = context();
+        let cmd = Cmd::new(&ctx, "test", Utc::now());
+        let first = cmd.new_id("message");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = cmd.new_id("message");
+        assert_eq!(first.get_version_num(), 7);
+        assert!(first < second, "{first} {second}");
+        assert_eq!(cmd.new_secret_id("switch-token").get_version_num(), 4);
+        // With a key both are derived from it.
+        let keyed = context().with_idempotency_key("k");
+        let keyed = Cmd::new(&keyed, "test", Utc::now());
+        assert_eq!(keyed.new_id("message"), keyed.new_id("message"));
+        assert_eq!(keyed.new_secret_id("switch-token"), keyed.new_secret_id("switch-token"));
     }
 
     /// A keyed command's retry, from another request at another time,

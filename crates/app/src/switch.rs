@@ -86,7 +86,7 @@ impl App {
             // No number at all is the domain's `SwitchUnavailable`.
             None => channel.state.numbers().values().next(),
         };
-        let token = SwitchToken::from_uuid(cmd.new_id("switch-token"));
+        let token = SwitchToken::from_uuid(cmd.new_secret_id("switch-token"));
         let outcome = self
             .execute::<WhatsAppSwitch>(cmd, &WhatsAppSwitch::stream_name(&token), Step::PRIMARY, |_| {
                 Ok(vec![SwitchCommand::Offer {
