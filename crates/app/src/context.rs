@@ -283,7 +283,10 @@ mod tests {
         let keyed = context().with_idempotency_key("k");
         let keyed = Cmd::new(&keyed, "test", Utc::now());
         assert_eq!(keyed.new_id("message"), keyed.new_id("message"));
-        assert_eq!(keyed.new_secret_id("switch-token"), keyed.new_secret_id("switch-token"));
+        assert_eq!(
+            keyed.new_secret_id("switch-token"),
+            keyed.new_secret_id("switch-token")
+        );
     }
 
     /// A keyed command's retry, from another request at another time,
