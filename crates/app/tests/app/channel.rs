@@ -126,6 +126,10 @@ async fn continue_on_whatsapp_then_the_customer_redeems_the_token() {
     );
     assert!(offer.qr_svg.contains("<svg"));
     assert!(offer.qr_png.starts_with(b"\x89PNG"));
+    // The token is a secret: a UUID v4 (122 random bits), never a
+    // time-ordered id like the command's other generated ids.
+    let token = uuid::Uuid::parse_str(offer.token.as_str()).unwrap();
+    assert_eq!(token.get_version_num(), 4, "{token}");
 
     let inbound = w
         .inbound("447700900123", "wamid.1", &switch_message_text(&offer.token))
